@@ -1,0 +1,83 @@
+"""The network: a multi-layer perceptron defined as an `nn.Module` class, built from params."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.config import ModelParams
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def output_size(task: str, n_classes: int | None) -> int:
+    """1 logit for binary, one per class for multiclass, 1 value for regression."""
+    if task == "multiclass":
+        assert n_classes is not None
+        return n_classes
+    return 1
+
+
+class MLP(nn.Module):
+    """Input layer -> hidden layers (linear, activation, dropout) -> output layer."""
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: list[int],
+        out_features: int,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.spec = {
+            "in_features": in_features,
+            "hidden": list(hidden),
+            "out_features": out_features,
+            "activation": activation,
+            "dropout": dropout,
+        }
+        layers: list[nn.Module] = []
+        width = in_features
+        for size in hidden:
+            layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        self.hidden = nn.Sequential(*layers)
+        self.output = nn.Linear(width, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.hidden(x))
+
+    @classmethod
+    def from_params(cls, params: ModelParams, in_features: int, out_features: int) -> MLP:
+        return cls(in_features, params.hidden, out_features, params.activation, params.dropout)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> MLP:
+        return cls(**spec)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def outputs_to_predictions(outputs: torch.Tensor, task: str) -> np.ndarray:
+    """Raw network outputs -> class probabilities (n, k) or regression values (n,)."""
+    outputs = outputs.detach().to("cpu", torch.float64)
+    if task == "binary":
+        p = torch.sigmoid(outputs[:, 0])
+        return torch.stack([1 - p, p], dim=1).numpy()
+    if task == "multiclass":
+        return torch.softmax(outputs, dim=1).numpy()
+    return outputs[:, 0].numpy()

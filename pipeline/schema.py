@@ -1,0 +1,66 @@
+"""Rules that belong to one table, kept in a schema file beside it: `<table stem>.schema.yaml`.
+
+The shared params never name a column other than the target, so pointing `data.path` at another
+table cannot break on penguins' rules. A table without a schema file gets an empty schema
+(types inferred from the data).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import PipelineError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnRule(_Strict):
+    """What a column must hold; checked on the raw values, before unit conversion."""
+
+    type: Literal["numeric", "categorical"] | None = None
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str | int | float | bool] | None = None
+
+
+class UnitRule(_Strict):
+    """Multiply a column by `scale` (e.g. 0.001 for grams to kilograms), optionally renaming it."""
+
+    scale: Annotated[float, Field(gt=0)]
+    rename: str | None = None
+
+
+class TableSchema(_Strict):
+    columns: dict[str, ColumnRule] = {}
+    units: dict[str, UnitRule] = {}
+    drop: list[str] = []
+
+
+def schema_path(data_path: str | Path) -> Path:
+    """`data/raw/penguins.csv` -> `data/raw/penguins.schema.yaml`."""
+    path = Path(data_path)
+    return path.with_name(f"{path.stem}.schema.yaml")
+
+
+def load_schema(data_path: str | Path) -> tuple[TableSchema, Path | None]:
+    """The table's schema and the file it came from (None when the table has none)."""
+    path = schema_path(data_path)
+    if not path.exists():
+        return TableSchema(), None
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return TableSchema.model_validate(raw), path
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            lines.append(f"{path}: {key}: {err['msg']} (got {err.get('input')!r})")
+        raise PipelineError("\n".join(lines)) from None

@@ -1,0 +1,50 @@
+"""Which task a target column asks for: binary, multiclass or regression."""
+
+from __future__ import annotations
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+from pipeline.errors import PipelineError
+
+# A numeric target with at most this many distinct whole-number values is read as class labels.
+MAX_INTEGER_CLASSES = 10
+
+
+def resolve_task(requested: str, y: pd.Series) -> tuple[str, str]:
+    """Return (task, reason). `requested` is data.task; 'auto' infers it from the values of y."""
+    n_classes = int(y.nunique(dropna=True))
+    numeric = ptypes.is_numeric_dtype(y) and not ptypes.is_bool_dtype(y)
+    if requested == "regression":
+        if not numeric:
+            raise PipelineError(
+                f"data.task: 'regression' needs a numeric target, but column {y.name!r} "
+                f"holds {y.dtype} values (e.g. {y.dropna().iloc[0]!r})"
+            )
+        return "regression", "set by data.task"
+    if requested in ("binary", "multiclass"):
+        if n_classes < 2:
+            raise PipelineError(
+                f"data.task: {requested!r} needs at least 2 classes in target {y.name!r}, "
+                f"found {n_classes}"
+            )
+        if requested == "binary" and n_classes != 2:
+            raise PipelineError(
+                f"data.task: 'binary' needs exactly 2 classes in target {y.name!r}, "
+                f"found {n_classes}; use data.task: multiclass"
+            )
+        return requested, "set by data.task"
+
+    if numeric:
+        values = y.dropna()
+        whole = bool((values == values.round()).all())
+        if not whole or n_classes > MAX_INTEGER_CLASSES:
+            return "regression", f"numeric target with {n_classes} distinct values"
+        reason = f"numeric target with only {n_classes} distinct whole values"
+    else:
+        reason = f"non-numeric target with {n_classes} classes"
+    if n_classes < 2:
+        raise PipelineError(
+            f"data.target: column {y.name!r} has {n_classes} class; need at least 2"
+        )
+    return ("binary" if n_classes == 2 else "multiclass"), reason
