@@ -107,13 +107,17 @@ def run(params: Params) -> None:
         for name, part in parts.items():
             table, unseen = encode_table(part, scaler, encoder, name)
             for column, count in unseen.items():
-                print(f"encode: {name}: {count} row(s) with a category of {column!r} unseen in "
-                      f"train, encoded as all zeros")
+                print(
+                    f"encode: {name}: {count} row(s) with a category of {column!r} unseen in "
+                    f"train, encoded as all zeros"
+                )
             io.write_table(table, out / f"{name}.parquet")
     io.write_json(encoder, io.ENCODER)
-    print(f"encode: {len(encoder['features'])} features "
-          f"({len(encoder['numeric'])} numeric, {len(encoder['categorical'])} categorical); "
-          f"task {task}" + (f", {len(encoder['classes'])} classes" if encoder["classes"] else ""))
+    print(
+        f"encode: {len(encoder['features'])} features "
+        f"({len(encoder['numeric'])} numeric, {len(encoder['categorical'])} categorical); "
+        f"task {task}" + (f", {len(encoder['classes'])} classes" if encoder["classes"] else "")
+    )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,10 @@ def run(params: Params) -> None:
     columns = numeric_features(train, params.data.target)
     scaler = fit_scaler(train, columns, params.scale.method)
     io.write_json(scaler, io.SCALER)
-    print(f"fit_scaler: {params.scale.method} scaling of {len(columns)} numeric columns, "
-          f"fitted on {len(train)} train rows")
+    print(
+        f"fit_scaler: {params.scale.method} scaling of {len(columns)} numeric columns, "
+        f"fitted on {len(train)} train rows"
+    )
 
 
 if __name__ == "__main__":

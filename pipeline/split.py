@@ -20,9 +20,7 @@ def split_table(
 ) -> dict[str, pd.DataFrame]:
     """Seeded train/val/test split; stratified by `y` when given."""
     try:
-        rest, test = train_test_split(
-            df, test_size=params.test, random_state=seed, stratify=y
-        )
+        rest, test = train_test_split(df, test_size=params.test, random_state=seed, stratify=y)
         val_share = params.val / (params.train + params.val)
         train, val = train_test_split(
             rest,

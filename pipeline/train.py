@@ -9,7 +9,6 @@ and use the model). Per-epoch curves go to reports/train/ through dvclive.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,8 +55,9 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise PipelineError(f"train.device: {name!r} requested but CUDA is not available here; "
-                            f"use cpu or auto")
+        raise PipelineError(
+            f"train.device: {name!r} requested but CUDA is not available here; use cpu or auto"
+        )
     if name == "mps" and not torch.backends.mps.is_available():
         raise PipelineError("train.device: 'mps' requested but MPS is not available; use cpu")
     return torch.device(name)
@@ -119,7 +119,6 @@ def fit(
     result = FitResult(state={}, best_epoch=0)
 
     for epoch in range(1, params.epochs + 1):
-        started = time.perf_counter()
         model.train()
         total = 0.0
         for idx in batch_indices(n, params.batch_size, generator, train.x.device):
@@ -127,7 +126,7 @@ def fit(
             loss = loss_fn(_loss_input(model(train.x[idx]), task), train.y[idx])
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(idx)  # epoch loss = mean over samples, not batches
+            total += float(loss.detach()) * len(idx)  # epoch loss = mean over samples, not batches
         train_loss = total / n
         val_loss, val_metric = evaluate_epoch(model, val, loss_fn, task)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
@@ -135,10 +134,15 @@ def fit(
                 f"train: loss became {train_loss if not math.isfinite(train_loss) else val_loss} "
                 f"at epoch {epoch}; the model diverged. Lower train.lr (now {params.lr:g})"
             )
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               metric_name: val_metric, "lr": optimizer.param_groups[0]["lr"]}
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            metric_name: val_metric,
+            "lr": optimizer.param_groups[0]["lr"],
+        }
         result.history.append(row)
-        on_epoch({**row, "epoch_seconds": time.perf_counter() - started})
+        on_epoch(row)
 
         if val_loss < best_loss - params.min_delta:
             best_loss, best_epoch, waited = val_loss, epoch, 0
@@ -172,7 +176,7 @@ def run(params: Params) -> None:
     with io.atomic_dir(io.TRAIN_LOG_DIR) as log_dir:
         live = Live(str(log_dir), dvcyaml=False, save_dvc_exp=False, report=None)
 
-        def log(row: dict[str, float]) -> None:
+        def log(row: dict[str, float]) -> None:  # no wall times: this folder is a cached out
             for name, value in row.items():
                 if name != "epoch":
                     live.log_metric(name, value)
@@ -181,9 +185,12 @@ def run(params: Params) -> None:
         result = fit(model, train, val, task, params.train, params.seed, log)
         best = result.history[result.best_epoch - 1]
         # dvclive's summary keeps the last epoch's values; report the restored (best) epoch.
-        live.summary = {**{k: v for k, v in best.items() if k != "epoch"},
-                        "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                        "step": len(result.history) - 1}
+        live.summary = {
+            **{k: v for k, v in best.items() if k != "epoch"},
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "step": len(result.history) - 1,
+        }
         live.end()
         io.write_json(result.history, log_dir / "history.json")
 
@@ -203,8 +210,10 @@ def run(params: Params) -> None:
         "weights": io.MODEL_WEIGHTS.name,
     }
     io.write_json(card, io.MODEL_CARD)
-    print(f"train: {card['parameters']} parameters on {device}; best epoch {result.best_epoch} of "
-          f"{len(result.history)} (val_loss {best['val_loss']:.4f})")
+    print(
+        f"train: {card['parameters']} parameters on {device}; best epoch {result.best_epoch} of "
+        f"{len(result.history)} (val_loss {best['val_loss']:.4f})"
+    )
 
 
 if __name__ == "__main__":
