@@ -1,0 +1,132 @@
+"""Shared fixtures: small tables of each task, and a throwaway copy of the project for DVC runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's bin: dvc and python for stage commands
+
+
+def penguins() -> pd.DataFrame:
+    return pd.read_csv(ROOT / "data/raw/penguins.csv")
+
+
+def binary_table(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    """Two numeric features, one categorical; the label is a noisy linear rule."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    color = rng.choice(["red", "green", "blue"], size=n)
+    score = 2 * x1 - x2 + (color == "red") + rng.normal(scale=0.3, size=n)
+    return pd.DataFrame(
+        {"x1": x1, "x2": x2, "color": color, "label": np.where(score > 0, "yes", "no")}
+    )
+
+
+def regression_table(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.uniform(0, 10, size=n)
+    group = rng.choice(["a", "b"], size=n)
+    y = 3 * x1 + 0.5 * x2 + np.where(group == "a", 2.0, -1.0) + rng.normal(scale=0.1, size=n)
+    return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "y": y})
+
+
+@dataclass
+class DvcResult:
+    returncode: int
+    output: str
+
+    @property
+    def ran(self) -> list[str]:
+        """Stages DVC actually executed, in order."""
+        return re.findall(r"Running stage '([^']+)'", self.output)
+
+
+@dataclass
+class Project:
+    """A copy of the tracked project in its own git repository, for dvc repro / exp run."""
+
+    path: Path
+
+    def dvc(self, *args: str, check: bool = True) -> DvcResult:
+        env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1",
+        }
+        proc = subprocess.run(
+            [str(BIN / "dvc"), *args],
+            cwd=self.path,
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=600,
+        )
+        result = DvcResult(proc.returncode, proc.stdout + proc.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.output}")
+        return result
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=self.path, check=True, text=True, capture_output=True
+        ).stdout
+
+    def params(self) -> dict:
+        return yaml.safe_load((self.path / "params.yaml").read_text())
+
+    def set_params(self, **sections: dict) -> None:
+        """Merge {section: {key: value}} into params.yaml (comments are not kept)."""
+        params = self.params()
+        for section, values in sections.items():
+            if isinstance(values, dict):
+                params.setdefault(section, {}).update(values)
+            else:
+                params[section] = values
+        (self.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def commit(self, message: str = "test state") -> None:
+        self.git("add", "-A")
+        self.git("commit", "-qm", message)
+
+
+def _tracked_files() -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
+
+
+def _copy_project(parent: Path) -> Project:
+    """Tracked (and untracked, not ignored) files of this repo, committed in a fresh git repo."""
+    dest = parent / "project"
+    for rel in _tracked_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+    proj = Project(dest)
+    proj.git("init", "-q")
+    proj.git("config", "user.email", "tests@example.invalid")
+    proj.git("config", "user.name", "tests")
+    proj.commit("copy of the project")
+    return proj
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return _copy_project(tmp_path)

@@ -1,0 +1,77 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.__main__ import main
+from pipeline.config import load_params, parse_params
+from pipeline.errors import PipelineError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def reject(raw: dict) -> str:
+    with pytest.raises(PipelineError) as info:
+        parse_params(raw)
+    return str(info.value)
+
+
+def test_shipped_params_are_valid_and_match_defaults():
+    params = load_params(ROOT / "params.yaml")
+    assert params.data.path == "data/raw/penguins.csv"
+    assert params.data.target == "species"
+    assert params.data.task == "auto"
+
+
+def test_every_shipped_value_has_a_comment():
+    for number, line in enumerate((ROOT / "params.yaml").read_text().splitlines(), 1):
+        code, _, comment = line.partition("#")
+        _, _, value = code.partition(":")
+        if value.strip():
+            assert comment.strip(), f"params.yaml line {number} has no comment: {line!r}"
+
+
+def test_typo_is_rejected_with_key_path_and_closest_name():
+    message = reject({"train": {"learning_rat": 0.1}})
+    assert "train.learning_rat" in message
+    assert "unknown key" in message
+    assert "Did you mean 'train.lr'?" in message
+
+
+def test_misspelled_section_and_nested_key():
+    assert "Did you mean 'seed'?" in reject({"sead": 1})
+    assert "Did you mean 'validate.min_rows'?" in reject({"validate": {"min_row": 3}})
+
+
+def test_value_outside_allowed_set_lists_the_allowed_values():
+    message = reject({"model": {"activation": "relux"}})
+    assert "model.activation" in message and "'relux'" in message
+    assert "relu, leaky_relu, gelu, tanh, sigmoid" in message
+
+
+def test_wrong_type_names_key_and_value():
+    message = reject({"train": {"lr": "fast"}})
+    assert "train.lr" in message and "'fast'" in message
+
+
+def test_range_and_cross_field_rules():
+    assert "model.hidden[1]" in reject({"model": {"hidden": [8, 0]}})
+    assert "must sum to 1" in reject({"split": {"train": 0.5, "val": 0.1, "test": 0.1}})
+    assert "cuda:N" in reject({"train": {"device": "gpu"}})
+
+
+def test_each_problem_gets_its_own_line():
+    message = reject({"train": {"lr": -1, "epochs": 0}})
+    assert len(message.splitlines()) == 2
+
+
+def test_cli_exits_nonzero_with_one_line_per_problem(tmp_path, capsys, monkeypatch):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"]["learning_rat"] = 0.1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "train.learning_rat" in err[0] and "train.lr" in err[0]
+    assert not (tmp_path / "models").exists()

@@ -1,0 +1,139 @@
+"""End to end: dvc repro / dvc exp run on a copy of the project in its own git repository."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import Project, _copy_project, binary_table, regression_table
+
+pytestmark = pytest.mark.e2e
+
+ALL_STAGES = ["validate", "split", "fit_scaler", "encode", "train", "evaluate"]
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    files = [*sorted((root / "models").rglob("*")), root / "reports/metrics.json"]
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in files
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, list[str]]:
+    """The default project after one `dvc repro`, committed; and the stages that first run ran."""
+    project = _copy_project(tmp_path_factory.mktemp("built"))
+    first = project.dvc("repro")
+    project.commit("built")
+    return project, first.ran
+
+
+def test_repro_builds_penguins_and_a_second_repro_runs_nothing(built):
+    project, first_run = built
+    assert first_run == ALL_STAGES
+    metrics = json.loads((project.path / "reports/metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.95
+    assert set(metrics["test"]) == {"accuracy", "f1_macro", "log_loss", "roc_auc"}
+    assert set(metrics) == {"val", "test"}
+
+    again = project.dvc("repro")
+    assert again.ran == []
+    assert "Data and pipelines are up to date" in project.dvc("status").output
+
+
+def test_forced_repro_is_byte_identical(built):
+    project, _ = built
+    before = fingerprint(project.path)
+    assert "models/model.safetensors" in before and "models/preprocess/encoder.json" in before
+    assert project.dvc("repro", "-f").ran == ALL_STAGES
+    assert fingerprint(project.path) == before
+
+
+def test_training_param_reruns_only_train_and_evaluate(built):
+    project, _ = built
+    result = project.dvc("exp", "run", "-S", "train.lr=0.005")
+    assert result.ran == ["train", "evaluate"]
+
+
+def test_split_param_reruns_split_and_everything_after(built):
+    project, _ = built
+    result = project.dvc(
+        "exp", "run", "-S", "split.train=0.7", "-S", "split.val=0.15", "-S", "split.test=0.15"
+    )
+    assert result.ran == ["split", "fit_scaler", "encode", "train", "evaluate"]
+
+
+def test_scale_param_reruns_from_fit_scaler(built):
+    project, _ = built
+    result = project.dvc("exp", "run", "-S", "scale.method=minmax")
+    assert result.ran == ["fit_scaler", "encode", "train", "evaluate"]
+
+
+def test_mistyped_training_key_reruns_train_and_is_rejected(built):
+    project, _ = built
+    params_file = project.path / "params.yaml"
+    original = params_file.read_text()
+    try:
+        result = project.dvc("exp", "run", "-S", "+train.learning_rat=0.1", check=False)
+        assert result.returncode != 0
+        assert result.ran == ["train"]
+        assert "train.learning_rat: unknown key" in result.output
+        assert "Did you mean 'train.lr'?" in result.output
+
+        edited = re.sub(r"(?m)^(\s+)lr:", r"\1learning_rat:", original)
+        assert edited != original
+        params_file.write_text(edited)
+        result = project.dvc("repro", check=False)
+        assert result.returncode != 0 and result.ran == ["train"]
+        assert "train.learning_rat" in result.output
+    finally:
+        params_file.write_text(original)
+
+
+def _own_table(project: Project, df, target: str) -> None:
+    """Point the project at another table with only the three data keys."""
+    df.to_csv(project.path / "data/raw/table.csv", index=False)
+    project.set_params(data={"path": "data/raw/table.csv", "target": target, "task": "auto"})
+
+
+def test_binary_table_end_to_end(project: Project):
+    _own_table(project, binary_table(), "label")
+    assert project.dvc("repro").ran == ALL_STAGES
+    card = json.loads((project.path / "models/model.json").read_text())
+    assert card["task"] == "binary" and card["classes"] == ["no", "yes"]
+    assert card["architecture"]["out_features"] == 1
+    metrics = json.loads((project.path / "reports/metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.8
+    assert metrics["test"]["roc_auc"] >= 0.85
+    assert (project.path / "reports/plots/confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_regression_table_end_to_end(project: Project):
+    _own_table(project, regression_table(), "y")
+    assert project.dvc("repro").ran == ALL_STAGES
+    validation = json.loads((project.path / "reports/validation.json").read_text())
+    assert validation["task"] == "regression" and validation["schema_file"] is None
+    metrics = json.loads((project.path / "reports/metrics.json").read_text())
+    assert set(metrics["test"]) == {"rmse", "mae", "r2"}
+    assert metrics["test"]["r2"] >= 0.8
+    assert (project.path / "reports/plots/predicted_vs_actual.png").exists()
+
+
+def test_bad_data_stops_at_validate_with_nothing_downstream(project: Project):
+    df = regression_table()
+    df.loc[3, "y"] = None
+    df["x1"] = df["x1"].astype(object)
+    df.loc[10, "x1"] = "oops"
+    _own_table(project, df, "y")
+    (project.path / "data/raw/table.schema.yaml").write_text("columns:\n  x1: {type: numeric}\n")
+    result = project.dvc("repro", check=False)
+    assert result.returncode != 0 and result.ran == ["validate"]
+    assert "column 'x1': numeric_type broken by 1 value(s) (row 10 = 'oops')" in result.output
+    assert not (project.path / "data/validated.parquet").exists()
+    assert not (project.path / "data/split").exists()
