@@ -19,8 +19,8 @@ test: $(STAMP)
 	python -m pytest
 
 lint: $(STAMP)
-	ruff check pipeline tests benchmarks
-	ruff format --check pipeline tests benchmarks
+	ruff check pipeline tests
+	ruff format --check pipeline tests
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,7 +1,8 @@
 """Command line: `python -m pipeline <stage>` runs one DVC stage; `summary` prints the results.
 
 Params are loaded and validated once here; a bad param or bad data ends the command with a
-one-line-per-problem message on stderr and exit status 1, and no output written.
+one-line-per-problem message on stderr and exit status 1. No artifact is left half-written; a
+failing `validate` writes its report (so the user can read what broke) but not the table.
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ class ScaleParams(Section):
 
 class EncodeParams(Section):
     unknown: Literal["ignore", "error"] = "ignore"
+    scale_target: bool = True
 
 
 class ModelParams(Section):
@@ -87,7 +88,7 @@ class TrainParams(Section):
 
 
 class EvaluateParams(Section):
-    plots: bool = True
+    dpi: Annotated[int, Field(ge=50, le=600)] = 100
 
 
 class Params(Section):

@@ -21,9 +21,15 @@ LABEL = "_target"
 
 
 def fit_encoder(
-    train: pd.DataFrame, numeric: list[str], target: str, task: str, unknown: str
+    train: pd.DataFrame,
+    numeric: list[str],
+    target: str,
+    task: str,
+    unknown: str,
+    scale_target: bool = False,
 ) -> dict[str, Any]:
-    """Categories per categorical column and the class list, from the train rows only."""
+    """Categories per categorical column, the class list, and for regression the target's
+    standardization (mean/std), all from the train rows only."""
     categorical = {
         c: sorted(train[c].astype(str).unique().tolist())
         for c in train.columns
@@ -36,6 +42,11 @@ def fit_encoder(
         elif column in categorical:
             features += [f"{column}={cat}" for cat in categorical[column]]
     classes = None if task == "regression" else sorted(train[target].astype(str).unique().tolist())
+    target_scaling = None
+    if task == "regression" and scale_target:
+        y = train[target].to_numpy(dtype=np.float64)
+        std = float(y.std())
+        target_scaling = {"center": float(y.mean()), "scale": std if std > 0 else 1.0}
     return {
         "task": task,
         "target": target,
@@ -43,6 +54,7 @@ def fit_encoder(
         "categorical": categorical,
         "features": features,
         "classes": classes,
+        "target_scaling": target_scaling,
         "unknown": unknown,
     }
 
@@ -74,8 +86,11 @@ def encode_features(
 
 
 def encode_target(y: pd.Series, encoder: dict[str, Any], split: str) -> np.ndarray:
+    """Class index, or the (standardized) regression value as float64 so it inverts exactly."""
     if encoder["classes"] is None:
-        return y.to_numpy(dtype=np.float32)
+        values = y.to_numpy(dtype=np.float64)
+        scaling = encoder["target_scaling"]
+        return values if scaling is None else (values - scaling["center"]) / scaling["scale"]
     index = {label: i for i, label in enumerate(encoder["classes"])}
     codes = y.astype(str).map(index)
     if codes.isna().any():
@@ -86,6 +101,12 @@ def encode_target(y: pd.Series, encoder: dict[str, Any], split: str) -> np.ndarr
             f"use split.stratify: true or more data"
         )
     return codes.to_numpy(dtype=np.int64)
+
+
+def decode_values(values: np.ndarray, encoder: dict[str, Any]) -> np.ndarray:
+    """Regression values back in the target's original units."""
+    scaling = encoder.get("target_scaling")
+    return values if scaling is None else values * scaling["scale"] + scaling["center"]
 
 
 def encode_table(
@@ -101,7 +122,12 @@ def run(params: Params) -> None:
     task = io.read_json(io.SPLIT_DIR / "split.json")["task"]
     scaler = io.read_json(io.SCALER)
     encoder = fit_encoder(
-        parts["train"], scaler["columns"], params.data.target, task, params.encode.unknown
+        parts["train"],
+        scaler["columns"],
+        params.data.target,
+        task,
+        params.encode.unknown,
+        params.encode.scale_target,
     )
     with io.atomic_dir(io.ENCODED_DIR) as out:
         for name, part in parts.items():

@@ -7,6 +7,8 @@ The test split is read here and nowhere else. Metrics go to reports/metrics.json
 from __future__ import annotations
 
 import math
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,10 +16,11 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file
 from sklearn import metrics as skm
+from sklearn.exceptions import UndefinedMetricWarning
 
 from pipeline import io
 from pipeline.config import Params, load_params
-from pipeline.encode import LABEL
+from pipeline.encode import LABEL, decode_values
 from pipeline.model import MLP, outputs_to_predictions
 
 EVAL_SPLITS = ("val", "test")
@@ -30,11 +33,18 @@ def load_model(card: dict[str, Any]) -> MLP:
     return model.eval()
 
 
-def predict(model: MLP, table: pd.DataFrame, task: str) -> np.ndarray:
-    """Class probabilities (n, k) or values (n,) for an encoded table."""
+def predict(model: MLP, table: pd.DataFrame, card: dict[str, Any]) -> np.ndarray:
+    """Class probabilities (n, k) or values (n,) in the target's units, for an encoded table."""
     x = torch.tensor(table.drop(columns=[LABEL]).to_numpy(dtype=np.float32))
     with torch.no_grad():
-        return outputs_to_predictions(model(x), task)
+        predictions = outputs_to_predictions(model(x), card["task"])
+    return predictions if card["classes"] else decode_values(predictions, card)
+
+
+def actual(table: pd.DataFrame, card: dict[str, Any]) -> np.ndarray:
+    """Class indices, or regression values in the target's units."""
+    y = table[LABEL].to_numpy()
+    return y if card["classes"] else decode_values(y, card)
 
 
 def _finite(value: float) -> float | None:
@@ -44,13 +54,15 @@ def _finite(value: float) -> float | None:
 def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float | None]:
     labels = list(range(proba.shape[1]))
     pred = proba.argmax(axis=1)
-    try:
-        if proba.shape[1] == 2:
-            auc = skm.roc_auc_score(y, proba[:, 1])
-        else:
-            auc = skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels)
-    except ValueError:  # a class absent from this split: AUC is undefined
-        auc = math.nan
+    with warnings.catch_warnings():  # a class absent from this split: AUC is undefined
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        try:
+            if proba.shape[1] == 2:
+                auc = skm.roc_auc_score(y, proba[:, 1])
+            else:
+                auc = skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels)
+        except ValueError:
+            auc = math.nan
     return {
         "accuracy": float(skm.accuracy_score(y, pred)),
         "f1_macro": float(skm.f1_score(y, pred, average="macro", labels=labels, zero_division=0)),
@@ -77,7 +89,7 @@ def prediction_frame(
     table: pd.DataFrame, predictions: np.ndarray, card: dict[str, Any]
 ) -> pd.DataFrame:
     """Per-row actual vs predicted, in the target's own labels (for `dvc plots`)."""
-    y = table[LABEL].to_numpy()
+    y = actual(table, card)
     if card["task"] == "regression":
         return pd.DataFrame({"row": table.index, "actual": y, "predicted": predictions})
     classes = np.asarray(card["classes"], dtype=object)
@@ -86,8 +98,17 @@ def prediction_frame(
     )
 
 
+def plot_data_name(card: dict[str, Any]) -> str:
+    """The CSV that dvc.yaml's top-level plots read: a confusion matrix or a scatter."""
+    return "predicted_vs_actual.csv" if card["task"] == "regression" else "confusion.csv"
+
+
 def render_pngs(
-    frame: pd.DataFrame, history: list[dict[str, float]], card: dict[str, Any], out: Any
+    frame: pd.DataFrame,
+    history: list[dict[str, float]],
+    card: dict[str, Any],
+    out: Path,
+    dpi: int,
 ) -> list[str]:
     """Confusion matrix or predicted-vs-actual, plus the learning curve; returns file names."""
     import matplotlib
@@ -113,7 +134,7 @@ def render_pngs(
         ax.set_title("Test: confusion matrix")
         name = "confusion_matrix.png"
     fig.tight_layout()
-    fig.savefig(out / name, metadata={"Software": None})
+    fig.savefig(out / name, dpi=dpi, metadata={"Software": None})
     written.append(name)
     plt.close(fig)
 
@@ -127,7 +148,7 @@ def render_pngs(
     ax.set(xlabel="epoch", ylabel="loss", title="Learning curve", yscale="log")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "learning_curve.png", metadata={"Software": None})
+    fig.savefig(out / "learning_curve.png", dpi=dpi, metadata={"Software": None})
     written.append("learning_curve.png")
     plt.close(fig)
     return written
@@ -173,13 +194,13 @@ def run(params: Params) -> None:
     metrics, frames = {}, {}
     for split in EVAL_SPLITS:
         table = io.read_table(io.ENCODED_DIR / f"{split}.parquet")
-        predictions = predict(model, table, card["task"])
-        metrics[split] = score(table[LABEL].to_numpy(), predictions, card["task"])
+        predictions = predict(model, table, card)
+        metrics[split] = score(actual(table, card), predictions, card["task"])
         frames[split] = prediction_frame(table, predictions, card)
 
     with io.atomic_dir(io.PLOTS_DIR) as out:
-        frames["test"].to_csv(out / "test_predictions.csv", index=False)
-        pngs = render_pngs(frames["test"], history, card, out) if params.evaluate.plots else []
+        frames["test"].to_csv(out / plot_data_name(card), index=False)
+        pngs = render_pngs(frames["test"], history, card, out, params.evaluate.dpi)
     io.write_json(metrics, io.METRICS)
     io.write_text(render_report(metrics, card, pngs), io.REPORT)
     shown = ", ".join(f"{k} {_fmt(v)}" for k, v in metrics["test"].items())

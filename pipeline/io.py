@@ -34,6 +34,9 @@ PLOTS_DIR = Path("reports/plots")
 REPORT = Path("reports/report.md")
 
 SPLITS = ("train", "val", "test")
+
+_UMASK = os.umask(0o022)  # read the process umask (os has no getter) ...
+os.umask(_UMASK)  # ... and put it back; temp files get the modes a plain open() would give
 ROW = "_row"  # index name: the row's position among the data rows of the input file (0-based)
 
 
@@ -43,6 +46,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -56,6 +60,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a temporary folder; it replaces `path` as a whole only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes owner-only folders
     try:
         yield tmp
         if path.exists():
@@ -86,6 +91,9 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
 
 
 def read_table(path: Path) -> pd.DataFrame:
+    """Read an artifact written by an earlier stage."""
+    if not Path(path).exists():
+        raise PipelineError(f"missing input {str(path)!r}: run `dvc repro` to build it first")
     return pd.read_parquet(path, engine="pyarrow")
 
 
@@ -95,14 +103,14 @@ def read_raw(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise PipelineError(f"data.path: {str(path)!r} does not exist")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        df = pd.read_csv(path)
-    elif suffix in (".parquet", ".pq"):
-        df = pd.read_parquet(path, engine="pyarrow")
-    else:
+    if suffix not in (".csv", ".parquet", ".pq"):
         raise PipelineError(
             f"data.path: {str(path)!r} has suffix {suffix!r}; allowed: .csv, .parquet, .pq"
         )
+    try:
+        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path, engine="pyarrow")
+    except (ValueError, OSError) as exc:  # pandas' EmptyDataError/ParserError, pyarrow errors
+        raise PipelineError(f"data.path: cannot read {str(path)!r}: {exc}") from None
     df = df.reset_index(drop=True)
     df.index.name = ROW
     return df

@@ -17,9 +17,10 @@ def resolve_task(requested: str, y: pd.Series) -> tuple[str, str]:
     numeric = ptypes.is_numeric_dtype(y) and not ptypes.is_bool_dtype(y)
     if requested == "regression":
         if not numeric:
+            example = f" (e.g. {y.dropna().iloc[0]!r})" if y.notna().any() else ""
             raise PipelineError(
                 f"data.task: 'regression' needs a numeric target, but column {y.name!r} "
-                f"holds {y.dtype} values (e.g. {y.dropna().iloc[0]!r})"
+                f"holds {y.dtype} values{example}"
             )
         return "regression", "set by data.task"
     if requested in ("binary", "multiclass"):

@@ -84,9 +84,11 @@ def _loss_input(outputs: torch.Tensor, task: str) -> torch.Tensor:
 
 
 def evaluate_epoch(
-    model: nn.Module, data: Tensors, loss_fn: nn.Module, task: str
+    model: nn.Module, data: Tensors, loss_fn: nn.Module, task: str, target_scale: float = 1.0
 ) -> tuple[float, float]:
-    """(mean loss, accuracy or RMSE) on `data`, in eval mode without gradients."""
+    """(mean loss, accuracy or RMSE) on `data`, in eval mode without gradients.
+
+    `target_scale` turns the RMSE of a standardized regression target back into its units."""
     model.eval()
     with torch.no_grad():
         outputs = model(data.x)
@@ -96,7 +98,7 @@ def evaluate_epoch(
         elif task == "binary":
             metric = float(((outputs[:, 0] > 0).float() == data.y).float().mean())
         else:
-            metric = math.sqrt(float(((outputs[:, 0] - data.y) ** 2).mean()))
+            metric = math.sqrt(float(((outputs[:, 0] - data.y) ** 2).mean())) * target_scale
     return loss, metric
 
 
@@ -108,6 +110,7 @@ def fit(
     params: TrainParams,
     seed: int,
     on_epoch: Callable[[dict[str, float]], None] = lambda row: None,
+    target_scale: float = 1.0,
 ) -> FitResult:
     """Train with Adam and early stopping on val loss; return the best epoch's weights."""
     loss_fn = make_loss(task)
@@ -128,7 +131,7 @@ def fit(
             optimizer.step()
             total += float(loss.detach()) * len(idx)  # epoch loss = mean over samples, not batches
         train_loss = total / n
-        val_loss, val_metric = evaluate_epoch(model, val, loss_fn, task)
+        val_loss, val_metric = evaluate_epoch(model, val, loss_fn, task, target_scale)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise PipelineError(
                 f"train: loss became {train_loss if not math.isfinite(train_loss) else val_loss} "
@@ -182,7 +185,17 @@ def run(params: Params) -> None:
                     live.log_metric(name, value)
             live.next_step()
 
-        result = fit(model, train, val, task, params.train, params.seed, log)
+        scaling = encoder["target_scaling"]
+        result = fit(
+            model,
+            train,
+            val,
+            task,
+            params.train,
+            params.seed,
+            log,
+            target_scale=scaling["scale"] if scaling else 1.0,
+        )
         best = result.history[result.best_epoch - 1]
         # dvclive's summary keeps the last epoch's values; report the restored (best) epoch.
         live.summary = {
@@ -201,6 +214,7 @@ def run(params: Params) -> None:
         "target": encoder["target"],
         "features": encoder["features"],
         "classes": encoder["classes"],
+        "target_scaling": encoder["target_scaling"],
         "architecture": model.spec,
         "parameters": count_parameters(model),
         "best_epoch": result.best_epoch,

@@ -64,6 +64,21 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def check_schema_against_target(schema: TableSchema, target: str) -> None:
+    """The schema file may not drop or rename the column data.target names."""
+    if target in schema.drop:
+        raise PipelineError(f"schema drop: lists the target {target!r} (data.target); remove it")
+    unit = schema.units.get(target)
+    if unit is not None and unit.rename:
+        raise PipelineError(
+            f"schema units.{target}.rename: renames the target {target!r}; "
+            f"convert it without renaming, or rename the column in the table itself"
+        )
+    for column, rule in schema.columns.items():
+        if (rule.min is not None or rule.max is not None) and rule.type == "categorical":
+            raise PipelineError(f"schema columns.{column}: min/max need type: numeric")
+
+
 def check_columns(df: pd.DataFrame, schema: TableSchema, target: str, report: Report) -> None:
     """The target and every declared column must exist; missing ones stop validation here."""
     needed = [target, *schema.columns, *schema.units, *schema.drop]
@@ -111,6 +126,12 @@ def check_values(df: pd.DataFrame, schema: TableSchema, report: Report) -> None:
     """Per-column ranges and allowed sets from the schema file."""
     for column, rule in schema.columns.items():
         values = df[column]
+        numeric = ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values)
+        if (rule.min is not None or rule.max is not None) and not numeric:
+            raise PipelineError(
+                f"schema columns.{column}: min/max need a numeric column, but {column!r} holds "
+                f"{values.dtype} values; add type: numeric to check and convert it"
+            )
         if rule.min is not None:
             report.add(
                 f"min >= {rule.min:g}", column, _plain(values.min()), values[values < rule.min]
@@ -120,11 +141,12 @@ def check_values(df: pd.DataFrame, schema: TableSchema, report: Report) -> None:
                 f"max <= {rule.max:g}", column, _plain(values.max()), values[values > rule.max]
             )
         if rule.allowed is not None:
-            allowed = {str(v) for v in rule.allowed}
-            bad = values[~values.astype(str).isin(allowed)]
-            report.add(
-                f"in {sorted(allowed)}", column, sorted(values.astype(str).unique().tolist()), bad
-            )
+            if numeric:  # compare as numbers: 0 and 0.0 are the same value
+                bad = values[~values.isin([v for v in rule.allowed if not isinstance(v, str)])]
+            else:
+                bad = values[~values.astype(str).isin({str(v) for v in rule.allowed})]
+            observed = sorted(values.unique().tolist(), key=str)
+            report.add(f"in {rule.allowed}", column, [_plain(v) for v in observed], bad)
 
 
 def apply_units(df: pd.DataFrame, schema: TableSchema, report: Report) -> pd.DataFrame:
@@ -150,6 +172,7 @@ def validate_table(
     report = Report()
     target = params.data.target
     summary: dict[str, Any] = {"rows_in": len(raw), "target": target}
+    check_schema_against_target(schema, target)
     try:
         check_columns(raw, schema, target, report)
         df = raw.drop(columns=schema.drop)
@@ -165,8 +188,15 @@ def validate_table(
             observed=len(df),
             passed=len(df) >= params.validate_.min_rows,
         )
-        task, reason = resolve_task(params.data.task, df[target])
-        summary.update(task=task, task_reason=reason, rows_out=len(df))
+        summary["rows_out"] = len(df)
+        if report.failures:
+            raise _Failed(report)
+        try:
+            task, reason = resolve_task(params.data.task, df[target])
+        except PipelineError as exc:
+            report.add("task matches target", target, observed=str(exc), passed=False)
+            raise _Failed(report) from None
+        summary.update(task=task, task_reason=reason)
         if task != "regression":
             counts = df[target].astype(str).value_counts().sort_index()
             summary["class_counts"] = {k: int(v) for k, v in counts.items()}

@@ -98,7 +98,7 @@ class Project:
 
     def commit(self, message: str = "test state") -> None:
         self.git("add", "-A")
-        self.git("commit", "-qm", message)
+        self.git("commit", "-qm", message, "--allow-empty")
 
 
 def _tracked_files() -> list[str]:

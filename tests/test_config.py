@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from pipeline.__main__ import main
-from pipeline.config import load_params, parse_params
+from pipeline.config import Params, load_params, parse_params
 from pipeline.errors import PipelineError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,11 +16,8 @@ def reject(raw: dict) -> str:
     return str(info.value)
 
 
-def test_shipped_params_are_valid_and_match_defaults():
-    params = load_params(ROOT / "params.yaml")
-    assert params.data.path == "data/raw/penguins.csv"
-    assert params.data.target == "species"
-    assert params.data.task == "auto"
+def test_shipped_params_are_valid_and_equal_the_code_defaults():
+    assert load_params(ROOT / "params.yaml") == Params()
 
 
 def test_every_shipped_value_has_a_comment():
@@ -75,3 +72,11 @@ def test_cli_exits_nonzero_with_one_line_per_problem(tmp_path, capsys, monkeypat
     assert len(err) == 1
     assert "train.learning_rat" in err[0] and "train.lr" in err[0]
     assert not (tmp_path / "models").exists()
+
+
+def test_cli_names_a_missing_input_instead_of_a_traceback(tmp_path, capsys, monkeypatch):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["split"]) == 1
+    err = capsys.readouterr().err
+    assert "missing input 'data/validated.parquet'" in err and "dvc repro" in err

@@ -16,8 +16,20 @@ pytestmark = pytest.mark.e2e
 ALL_STAGES = ["validate", "split", "fit_scaler", "encode", "train", "evaluate"]
 
 
+CACHED = [
+    "data/validated.parquet",
+    "data/split",
+    "data/encoded",
+    "models",
+    "reports/train",
+    "reports/plots",
+    "reports/metrics.json",
+]
+
+
 def fingerprint(root: Path) -> dict[str, str]:
-    files = [*sorted((root / "models").rglob("*")), root / "reports/metrics.json"]
+    """Hash of every file the pipeline writes."""
+    files = [f for out in CACHED for f in sorted([root / out, *(root / out).rglob("*")])]
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in files
@@ -50,7 +62,8 @@ def test_repro_builds_penguins_and_a_second_repro_runs_nothing(built):
 def test_forced_repro_is_byte_identical(built):
     project, _ = built
     before = fingerprint(project.path)
-    assert "models/model.safetensors" in before and "models/preprocess/encoder.json" in before
+    assert {"models/model.safetensors", "data/encoded/train.parquet"} <= set(before)
+    assert "reports/plots/confusion_matrix.png" in before
     assert project.dvc("repro", "-f").ran == ALL_STAGES
     assert fingerprint(project.path) == before
 

@@ -10,7 +10,7 @@ from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from pipeline import encode, io, scale, split, validate
 from pipeline.config import parse_params
-from pipeline.encode import LABEL, encode_table, fit_encoder
+from pipeline.encode import LABEL, decode_values, encode_table, fit_encoder
 from pipeline.errors import PipelineError
 from pipeline.scale import apply_scaler, fit_scaler, numeric_features
 
@@ -109,3 +109,15 @@ def test_val_and_test_rows_never_reach_fitted_preprocessing(tmp_path, monkeypatc
     scaler, encoder = fitted()
     assert scaler != before[0]
     assert encoder != before[1]
+
+
+def test_regression_target_is_standardized_with_train_rows_and_inverts_exactly():
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [100.0, 200.0, 300.0, 400.0]})
+    val = pd.DataFrame({"x": [5.0], "y": [1000.0]})
+    encoder = fit_encoder(train, ["x"], "y", "regression", "ignore", scale_target=True)
+    assert encoder["target_scaling"]["center"] == 250.0
+    table, _ = encode_table(val, fit_scaler(train, ["x"], "none"), encoder, "val")
+    assert table[LABEL].iloc[0] == pytest.approx((1000 - 250) / np.std([100, 200, 300, 400]))
+    assert decode_values(table[LABEL].to_numpy(), encoder)[0] == pytest.approx(1000.0, abs=1e-9)
+    unscaled = fit_encoder(train, ["x"], "y", "regression", "ignore", scale_target=False)
+    assert unscaled["target_scaling"] is None

@@ -32,14 +32,12 @@ def test_mlp_layers_and_parameter_count():
     model = MLP(in_features=9, hidden=[32, 16], out_features=3, activation="gelu", dropout=0.1)
     assert count_parameters(model) == (9 * 32 + 32) + (32 * 16 + 16) + (16 * 3 + 3)
     assert model(torch.zeros(5, 9)).shape == (5, 3)
-    assert isinstance(model.hidden[1], torch.nn.GELU)
-    assert MLP.from_spec(model.spec).spec == model.spec
+    rebuilt = MLP.from_spec(model.spec)
+    rebuilt.load_state_dict(model.state_dict())
+    model.eval(), rebuilt.eval()
+    x = torch.randn(4, 9)
+    assert torch.equal(rebuilt(x), model(x))
     assert count_parameters(MLP(4, [], 1)) == 5  # no hidden layers: a linear model
-
-
-@pytest.mark.parametrize(("task", "size"), [("binary", 1), ("multiclass", 3), ("regression", 1)])
-def test_output_layer_by_task(task, size):
-    assert output_size(task, 3) == size
 
 
 def test_predictions_are_probabilities():
@@ -132,4 +130,6 @@ def test_fit_on_cuda():
     model = build("binary").to(device)
     result = fit(model, train, val, "binary", TrainParams(epochs=30, device="cuda"), seed=0)
     assert all(t.device.type == "cpu" for t in result.state.values())
-    assert result.history[-1]["val_accuracy"] >= 0.85
+    model.load_state_dict(result.state)
+    _, accuracy = evaluate_epoch(model, val, make_loss("binary"), "binary")
+    assert accuracy >= 0.85

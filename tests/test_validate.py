@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import io
+from pipeline import io, validate
 from pipeline.config import parse_params
 from pipeline.errors import PipelineError
 from pipeline.schema import TableSchema, load_schema, schema_path
@@ -114,3 +114,69 @@ def test_explicit_task_is_checked_against_the_target():
         resolve_task("binary", pd.Series(["a", "b", "c"], name="y"))
     with pytest.raises(PipelineError, match="at least 2"):
         resolve_task("auto", pd.Series(["a", "a"], name="y"))
+
+
+def test_allowed_numeric_values_compare_as_numbers():
+    raw = pd.DataFrame({"flag": [0, 1, None, 1] * 10, "y": ["a", "b"] * 20})
+    schema = TableSchema.model_validate({"columns": {"flag": {"allowed": [0, 1]}}})
+    clean, result = validate_table(raw, schema, parse_params({"data": {"target": "y"}}))
+    assert result["passed"], result["rules"]
+    raw.loc[0, "flag"] = 2
+    clean, result = validate_table(raw, schema, parse_params({"data": {"target": "y"}}))
+    assert clean is None
+    assert rule(result, "in [0, 1]", "flag")["examples"] == [{"row": 0, "value": 2.0}]
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"drop": ["species"]}, "schema drop: lists the target 'species'"),
+        ({"units": {"species": {"scale": 2, "rename": "s"}}}, "renames the target"),
+        ({"columns": {"island": {"min": 0}}}, "columns.island: min/max need a numeric column"),
+    ],
+)
+def test_schema_rules_that_cannot_apply_are_clear_errors(schema, message):
+    with pytest.raises(PipelineError, match=message):
+        validate_table(penguins(), TableSchema.model_validate(schema), PARAMS)
+
+
+def test_table_that_cleaning_empties_fails_min_rows_in_the_report():
+    raw = penguins()
+    raw["sex"] = None
+    clean, result = validate_table(raw, TableSchema(), PARAMS)
+    assert clean is None and result["rows_out"] == 0
+    assert [r["rule"] for r in result["rules"] if not r["passed"]] == [
+        "rows >= validate.min_rows (30)"
+    ]
+
+
+def test_task_that_does_not_fit_the_target_is_a_failed_rule():
+    params = parse_params({"data": {"task": "binary"}})
+    clean, result = validate_table(penguins(), TableSchema(), params)
+    assert clean is None
+    assert "exactly 2 classes" in rule(result, "task matches target", "species")["observed"]
+
+
+def test_failed_run_writes_reports_but_no_table(tmp_path, monkeypatch):
+    raw = penguins()
+    raw.loc[4, "island"] = "Atlantis"
+    (tmp_path / "data/raw").mkdir(parents=True)
+    raw.to_csv(tmp_path / "data/raw/penguins.csv", index=False)
+    (tmp_path / "data/raw/penguins.schema.yaml").write_text(
+        (ROOT / "data/raw/penguins.schema.yaml").read_text()
+    )
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError, match=r"column 'island': in \[.*row 4 = 'Atlantis'"):
+        validate.run(PARAMS)
+    assert not io.VALIDATED.exists()
+    assert "**FAILED**" in io.VALIDATION_REPORT.with_suffix(".md").read_text()
+    assert list(tmp_path.rglob("*.tmp")) == []
+
+
+def test_unreadable_table_names_data_path(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(PipelineError, match=r"data\.path: cannot read .*empty\.csv"):
+        io.read_raw(tmp_path / "empty.csv")
+    with pytest.raises(PipelineError, match=r"data\.path: .* has suffix '\.xlsx'"):
+        (tmp_path / "t.xlsx").write_text("x")
+        io.read_raw(tmp_path / "t.xlsx")

@@ -1,0 +1,49 @@
+import os
+import stat
+
+import pandas as pd
+import pytest
+
+from pipeline import io
+
+
+def test_atomic_write_keeps_nothing_when_the_writer_fails(tmp_path):
+    target = tmp_path / "out.json"
+    io.write_json({"v": 1}, target)
+    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+        tmp.write_text("half written")
+        raise RuntimeError("killed")
+    assert io.read_json(target) == {"v": 1}  # the old file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "split"
+    with io.atomic_dir(target) as out:
+        (out / "a.txt").write_text("a")
+    with pytest.raises(RuntimeError), io.atomic_dir(target) as out:
+        (out / "b.txt").write_text("b")
+        raise RuntimeError("killed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split"]
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
+
+
+def test_outputs_get_the_usual_permissions_not_owner_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        io.write_text("x", tmp_path / "f.txt")
+        with io.atomic_dir(tmp_path / "d"):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_same_frame_gives_same_parquet_bytes(tmp_path):
+    df = pd.DataFrame({"a": [1.5, 2.5], "b": ["x", "y"]})
+    df.index.name = io.ROW
+    io.write_table(df, tmp_path / "1.parquet")
+    io.write_table(df.copy(), tmp_path / "2.parquet")
+    assert (tmp_path / "1.parquet").read_bytes() == (tmp_path / "2.parquet").read_bytes()
+    pd.testing.assert_frame_equal(io.read_table(tmp_path / "1.parquet"), df)
