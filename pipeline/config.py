@@ -71,20 +71,49 @@ class ModelParams(Section):
     hidden: list[Annotated[int, Field(ge=1)]] = [32, 16]
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid"] = "relu"
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    normalization: Literal["none", "batch", "layer"] = "none"
+
+
+class SchedulerParams(Section):
+    name: Literal["none", "step", "exponential", "cosine", "plateau"] = "none"
+    step_size: Annotated[int, Field(ge=1)] = 30
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.5
+    factor: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    patience: Annotated[int, Field(ge=0)] = 5
+    min_lr: Annotated[float, Field(ge=0)] = 0.0
+
+
+Monitor = Literal["val_loss", "val_accuracy", "val_rmse", "val_mae"]
 
 
 class TrainParams(Section):
     epochs: Annotated[int, Field(ge=1)] = 200
-    batch_size: Annotated[int, Field(ge=1)] = 32
+    batch_size: Annotated[
+        Annotated[int, Field(ge=1)] | Literal["full"],
+        Field(description="an integer >= 1, or full (the whole train split)"),
+    ] = 32
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     lr: Annotated[float, Field(gt=0)] = 0.01
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    l1: Annotated[float, Field(ge=0)] = 0.0
+    clip_grad_norm: Annotated[
+        Annotated[float, Field(gt=0)] | None, Field(description="a number > 0, or null (off)")
+    ] = None
+    class_weights: Literal["none", "balanced"] = "none"
+    scheduler: SchedulerParams = SchedulerParams()
+    early_stopping: bool = True
+    monitor: Monitor = "val_loss"
     patience: Annotated[int, Field(ge=1)] = 20
     min_delta: Annotated[float, Field(ge=0)] = 0.0
+    restarts: Annotated[int, Field(ge=1)] = 1
     device: Annotated[
         str,
         Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto, cpu, mps, cuda, cuda:N"),
     ] = "cpu"
     threads: Annotated[int, Field(ge=1)] = 1
+    resume: Literal["auto", "never"] = "auto"
+    progress: bool = True
 
 
 class EvaluateParams(Section):
@@ -138,11 +167,35 @@ def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{source}: {_describe(err, raw)}" for err in exc.errors()]
+        by_key: dict[tuple, list[Any]] = {}
+        for err in exc.errors():  # a union type fails once per member: keep one line per key
+            err["loc"] = _field_loc(err["loc"])
+            by_key.setdefault(err["loc"], []).append(err)
+        lines = []
+        for loc, errs in by_key.items():
+            help_text = _field_help([str(p) for p in loc if not isinstance(p, int)])
+            if len(errs) > 1 and help_text:
+                key = ".".join(str(p) for p in loc)
+                lines.append(
+                    f"{source}: {key}: {errs[0].get('input')!r} is not allowed; "
+                    f"allowed values: {help_text}"
+                )
+            else:
+                lines.append(f"{source}: {_describe(errs[0])}")
         raise PipelineError("\n".join(lines)) from None
 
 
-def _describe(err: Any, raw: dict[str, Any]) -> str:
+def _field_loc(loc: tuple) -> tuple:
+    """Drop pydantic's union-member tags (e.g. 'constrained-int') from an error location:
+    below a section every part is a key (known or not); below a value field it is a tag."""
+    kept: list[Any] = []
+    for part in loc:
+        if isinstance(part, int) or _section_model([str(p) for p in kept]) is not None:
+            kept.append(part)
+    return tuple(kept)
+
+
+def _describe(err: Any) -> str:
     loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
     key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
     value = err.get("input")
@@ -158,16 +211,17 @@ def _describe(err: Any, raw: dict[str, Any]) -> str:
         allowed = err["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
         return f"{key}: {value!r} is not allowed; allowed values: {allowed}"
     if kind == "string_pattern_mismatch":
-        return f"{key}: {value!r} is not allowed; allowed values: {_pattern_help(loc)}"
+        return f"{key}: {value!r} is not allowed; allowed values: {_field_help(loc)}"
     if kind == "value_error":  # raised by our own cross-field rules: the message is complete
         return err["msg"].removeprefix("Value error, ")
     return f"{key}: {value!r} is invalid: {err['msg'][0].lower()}{err['msg'][1:]}"
 
 
-def _pattern_help(loc: list[str]) -> str:
+def _field_help(loc: list[str]) -> str | None:
+    """A field's description: the allowed values where the type alone does not say them."""
     model = _section_model(loc[:-1])
-    field = model.model_fields.get(loc[-1]) if model else None
-    return (field.description if field else None) or "see params.yaml"
+    field = model.model_fields.get(loc[-1]) if model and loc else None
+    return field.description if field else None
 
 
 def _section_model(loc: list[str]) -> type[BaseModel] | None:

@@ -27,8 +27,11 @@ def output_size(task: str, n_classes: int | None) -> int:
     return 1
 
 
+NORMALIZATIONS: dict[str, type[nn.Module]] = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
+
+
 class MLP(nn.Module):
-    """Input layer -> hidden layers (linear, activation, dropout) -> output layer."""
+    """Input layer -> hidden blocks (linear, normalization, activation, dropout) -> output."""
 
     def __init__(
         self,
@@ -37,6 +40,7 @@ class MLP(nn.Module):
         out_features: int,
         activation: str = "relu",
         dropout: float = 0.0,
+        normalization: str = "none",
     ) -> None:
         super().__init__()
         self.spec = {
@@ -45,11 +49,15 @@ class MLP(nn.Module):
             "out_features": out_features,
             "activation": activation,
             "dropout": dropout,
+            "normalization": normalization,
         }
         layers: list[nn.Module] = []
         width = in_features
         for size in hidden:
-            layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
+            layers.append(nn.Linear(width, size))
+            if normalization != "none":
+                layers.append(NORMALIZATIONS[normalization](size))
+            layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
@@ -61,7 +69,14 @@ class MLP(nn.Module):
 
     @classmethod
     def from_params(cls, params: ModelParams, in_features: int, out_features: int) -> MLP:
-        return cls(in_features, params.hidden, out_features, params.activation, params.dropout)
+        return cls(
+            in_features,
+            params.hidden,
+            out_features,
+            params.activation,
+            params.dropout,
+            params.normalization,
+        )
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> MLP:
@@ -69,6 +84,7 @@ class MLP(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (BatchNorm's running statistics are buffers, not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

@@ -1,19 +1,24 @@
-"""train: fit the MLP on the encoded train rows, early-stopping on the val rows.
+"""train: fit the MLP on the encoded train rows, choosing the best epoch on the val rows.
 
 The whole table sits in tensors on the device once; each epoch is a seeded permutation cut into
-batches (no per-sample Dataset indexing). The epoch with the lowest val loss wins: its weights
-are restored and saved as safetensors beside models/model.json (everything needed to rebuild
-and use the model). Per-epoch curves go to reports/train/ through dvclive.
+batches (no per-sample Dataset indexing). Every option the course teaches is a param: optimizer,
+L1/L2, gradient clipping, class weights, LR schedule, early stopping on a monitor, random
+restarts. After every epoch the full training state is checkpointed outside DVC's outputs, so
+a killed stage resumes where it stopped and ends with the same bytes as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors.torch import save_file
 from torch import nn
@@ -24,6 +29,16 @@ from pipeline.encode import LABEL
 from pipeline.errors import PipelineError
 from pipeline.model import MLP, count_parameters, output_size
 
+# Which way is better for each monitor, and which tasks report it.
+MINIMIZE = {"val_loss": True, "val_accuracy": False, "val_rmse": True, "val_mae": True}
+TASK_MONITORS = {
+    "binary": ("val_loss", "val_accuracy"),
+    "multiclass": ("val_loss", "val_accuracy"),
+    "regression": ("val_loss", "val_rmse", "val_mae"),
+}
+
+EpochHook = Callable[[int, dict[str, float], float], None]  # (restart, row, epoch seconds)
+
 
 @dataclass
 class Tensors:
@@ -31,19 +46,44 @@ class Tensors:
     y: torch.Tensor
 
     @classmethod
-    def from_table(cls, table: Any, task: str, device: torch.device) -> Tensors:
+    def from_table(cls, table: pd.DataFrame, task: str, device: torch.device) -> Tensors:
         x = torch.tensor(table.drop(columns=[LABEL]).to_numpy(dtype=np.float32))
-        y_np = table[LABEL].to_numpy()
-        y = torch.tensor(y_np, dtype=torch.long if task == "multiclass" else torch.float32)
+        dtype = torch.long if task == "multiclass" else torch.float32
+        y = torch.tensor(table[LABEL].to_numpy(), dtype=dtype)
         return cls(x.to(device), y.to(device))
 
 
 @dataclass
-class FitResult:
-    state: dict[str, torch.Tensor]
+class RunResult:
+    """One training run (one restart): its best weights and how it went."""
+
+    restart: int
+    seed: int
     best_epoch: int
-    history: list[dict[str, float]] = field(default_factory=list)
-    stopped_early: bool = False
+    best_value: float
+    stop_reason: str
+    history: list[dict[str, float]]
+    state: dict[str, torch.Tensor] = field(repr=False)
+
+    def summary(self, monitor: str) -> dict[str, Any]:
+        return {
+            "restart": self.restart,
+            "seed": self.seed,
+            "best_epoch": self.best_epoch,
+            monitor: self.best_value,
+            "epochs_run": len(self.history),
+            "stop_reason": self.stop_reason,
+        }
+
+
+@dataclass
+class TrainResult:
+    runs: list[RunResult]
+    best: int  # index into runs
+
+    @property
+    def chosen(self) -> RunResult:
+        return self.runs[self.best]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -63,7 +103,34 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_loss(task: str) -> nn.Module:
+def check_options(params: Params, task: str) -> None:
+    """Reject option combinations that cannot work for this task and model."""
+    train = params.train
+    if train.monitor not in TASK_MONITORS[task]:
+        raise PipelineError(
+            f"train.monitor: {train.monitor!r} does not apply to a {task} task; "
+            f"allowed: {', '.join(TASK_MONITORS[task])}"
+        )
+    if train.class_weights != "none" and task == "regression":
+        raise PipelineError(
+            "train.class_weights: 'balanced' applies to classification, the task is regression"
+        )
+    if params.model.normalization == "batch" and train.batch_size == 1:
+        raise PipelineError(
+            "train.batch_size: 1 cannot be used with model.normalization: batch "
+            "(batch statistics need at least 2 rows); use layer normalization or larger batches"
+        )
+
+
+def make_loss(task: str, class_weights: str = "none", y: torch.Tensor | None = None) -> nn.Module:
+    """BCE-with-logits, cross-entropy or MSE; 'balanced' weights classes by n / (k * n_c)."""
+    if class_weights == "balanced" and y is not None and task != "regression":
+        if task == "binary":
+            positives = float(y.sum())
+            return nn.BCEWithLogitsLoss(pos_weight=y.new_tensor([(len(y) - positives) / positives]))
+        counts = torch.bincount(y).float()
+        weights = torch.where(counts > 0, len(y) / (len(counts) * counts), 0.0)
+        return nn.CrossEntropyLoss(weight=weights)
     if task == "binary":
         return nn.BCEWithLogitsLoss()
     if task == "multiclass":
@@ -71,12 +138,47 @@ def make_loss(task: str) -> nn.Module:
     return nn.MSELoss()
 
 
+def make_optimizer(model: nn.Module, params: TrainParams) -> torch.optim.Optimizer:
+    common = {"lr": params.lr, "weight_decay": params.weight_decay}
+    if params.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), **common)
+    if params.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), **common)
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), momentum=params.momentum, **common)
+    return torch.optim.RMSprop(model.parameters(), momentum=params.momentum, **common)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, params: TrainParams) -> Any:
+    s = params.scheduler
+    sched = torch.optim.lr_scheduler
+    if s.name == "step":
+        return sched.StepLR(optimizer, step_size=s.step_size, gamma=s.gamma)
+    if s.name == "exponential":
+        return sched.ExponentialLR(optimizer, gamma=s.gamma)
+    if s.name == "cosine":
+        return sched.CosineAnnealingLR(optimizer, T_max=params.epochs, eta_min=s.min_lr)
+    if s.name == "plateau":
+        mode = "min" if MINIMIZE[params.monitor] else "max"
+        return sched.ReduceLROnPlateau(
+            optimizer, mode=mode, factor=s.factor, patience=s.patience, min_lr=s.min_lr
+        )
+    return None
+
+
 def batch_indices(
-    n: int, batch_size: int, generator: torch.Generator, device: torch.device
+    n: int,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    min_batch: int = 1,
 ) -> Iterator[torch.Tensor]:
-    """One epoch: a seeded permutation of row indices cut into consecutive batches."""
+    """One epoch: a seeded permutation of row indices cut into consecutive batches.
+    A last batch smaller than `min_batch` is skipped (batch norm needs 2 rows)."""
     order = torch.randperm(n, generator=generator).to(device)
-    yield from order.split(batch_size)
+    for batch in order.split(batch_size):
+        if len(batch) >= min_batch:
+            yield batch
 
 
 def _loss_input(outputs: torch.Tensor, task: str) -> torch.Tensor:
@@ -85,21 +187,38 @@ def _loss_input(outputs: torch.Tensor, task: str) -> torch.Tensor:
 
 def evaluate_epoch(
     model: nn.Module, data: Tensors, loss_fn: nn.Module, task: str, target_scale: float = 1.0
-) -> tuple[float, float]:
-    """(mean loss, accuracy or RMSE) on `data`, in eval mode without gradients.
+) -> dict[str, float]:
+    """val_loss plus the task's metrics, in eval mode without gradients.
 
-    `target_scale` turns the RMSE of a standardized regression target back into its units."""
+    `target_scale` turns errors on a standardized regression target back into its units."""
     model.eval()
     with torch.no_grad():
         outputs = model(data.x)
-        loss = float(loss_fn(_loss_input(outputs, task), data.y))
+        metrics = {"val_loss": float(loss_fn(_loss_input(outputs, task), data.y))}
         if task == "multiclass":
-            metric = float((outputs.argmax(dim=1) == data.y).float().mean())
+            metrics["val_accuracy"] = float((outputs.argmax(dim=1) == data.y).float().mean())
         elif task == "binary":
-            metric = float(((outputs[:, 0] > 0).float() == data.y).float().mean())
+            metrics["val_accuracy"] = float(((outputs[:, 0] > 0).float() == data.y).float().mean())
         else:
-            metric = math.sqrt(float(((outputs[:, 0] - data.y) ** 2).mean())) * target_scale
-    return loss, metric
+            error = outputs[:, 0] - data.y
+            metrics["val_rmse"] = math.sqrt(float((error**2).mean())) * target_scale
+            metrics["val_mae"] = float(error.abs().mean()) * target_scale
+    return metrics
+
+
+def derive_seed(seed: int, restart: int) -> int:
+    """Restart 0 uses the seed itself; later restarts get independent seeds derived from it."""
+    if restart == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, restart]).generate_state(1)[0])
+
+
+def _l1_penalty(model: nn.Module) -> torch.Tensor:
+    return sum(p.abs().sum() for name, p in model.named_parameters() if name.endswith("weight"))
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").clone() for k, v in state.items()}
 
 
 def fit(
@@ -109,124 +228,274 @@ def fit(
     task: str,
     params: TrainParams,
     seed: int,
-    on_epoch: Callable[[dict[str, float]], None] = lambda row: None,
+    *,
     target_scale: float = 1.0,
-) -> FitResult:
-    """Train with Adam and early stopping on val loss; return the best epoch's weights."""
-    loss_fn = make_loss(task)
-    optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    restart: int = 0,
+    on_epoch: EpochHook | None = None,
+    save: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
+) -> RunResult:
+    """Train one model; return the monitor's best epoch (or the last, without early stopping).
+
+    `save` receives the complete training state after every epoch; passing such a state back
+    as `resume` continues exactly where it left off."""
+    device = train.x.device
+    loss_fn = make_loss(task, params.class_weights, train.y).to(device)
+    optimizer = make_optimizer(model, params)
+    scheduler = make_scheduler(optimizer, params)
     generator = torch.Generator().manual_seed(seed)
     n = len(train.y)
-    metric_name = "val_rmse" if task == "regression" else "val_accuracy"
-    best_loss, best_epoch, waited = math.inf, 0, 0
-    result = FitResult(state={}, best_epoch=0)
+    batch_size = n if params.batch_size == "full" else params.batch_size
+    min_batch = 2 if any(isinstance(m, nn.BatchNorm1d) for m in model.modules()) else 1
+    minimize = MINIMIZE[params.monitor]
+    s: dict[str, Any] = {  # everything that changes from epoch to epoch
+        "epoch": 0,
+        "best_value": math.inf if minimize else -math.inf,
+        "best_epoch": 0,
+        "best_state": {},
+        "waited": 0,
+        "history": [],
+    }
+    if resume is not None:
+        s = {k: resume[k] for k in s}
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        generator.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])
+        if resume.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(resume["cuda_rng"])
 
-    for epoch in range(1, params.epochs + 1):
+    stop_reason = f"reached train.epochs ({params.epochs})"
+    for epoch in range(s["epoch"] + 1, params.epochs + 1):
+        started = time.perf_counter()
         model.train()
-        total = 0.0
-        for idx in batch_indices(n, params.batch_size, generator, train.x.device):
-            optimizer.zero_grad()
+        total = torch.zeros((), device=device)
+        used = 0
+        for idx in batch_indices(n, batch_size, generator, device, min_batch):
+            optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(_loss_input(model(train.x[idx]), task), train.y[idx])
-            loss.backward()
+            objective = loss + params.l1 * _l1_penalty(model) if params.l1 else loss
+            objective.backward()
+            if params.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
             optimizer.step()
-            total += float(loss.detach()) * len(idx)  # epoch loss = mean over samples, not batches
-        train_loss = total / n
-        val_loss, val_metric = evaluate_epoch(model, val, loss_fn, task, target_scale)
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            total += loss.detach() * len(idx)  # epoch loss = mean over samples, not batches
+            used += len(idx)
+        train_loss = float(total) / used
+        metrics = evaluate_epoch(model, val, loss_fn, task, target_scale)
+        values = {"train_loss": train_loss, **metrics}
+        bad = next((k for k, v in values.items() if not math.isfinite(v)), None)
+        if bad is not None:
             raise PipelineError(
-                f"train: loss became {train_loss if not math.isfinite(train_loss) else val_loss} "
-                f"at epoch {epoch}; the model diverged. Lower train.lr (now {params.lr:g})"
+                f"train: {bad} became {values[bad]} at epoch {epoch} (restart {restart}); the "
+                f"model diverged. Lower train.lr (now {params.lr:g}) or set "
+                f"train.clip_grad_norm (e.g. 1.0)"
             )
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
-            "val_loss": val_loss,
-            metric_name: val_metric,
+            **metrics,
             "lr": optimizer.param_groups[0]["lr"],
         }
-        result.history.append(row)
-        on_epoch(row)
-
-        if val_loss < best_loss - params.min_delta:
-            best_loss, best_epoch, waited = val_loss, epoch, 0
-            result.state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+        s["history"].append(row)
+        value = metrics[params.monitor]
+        better = (
+            value < s["best_value"] - params.min_delta
+            if minimize
+            else (value > s["best_value"] + params.min_delta)
+        )
+        if better or not params.early_stopping:
+            s.update(
+                best_value=value,
+                best_epoch=epoch,
+                waited=0,
+                best_state=_cpu_copy(model.state_dict()),
+            )
         else:
-            waited += 1
-            if waited >= params.patience:
-                result.stopped_early = True
-                break
-    result.best_epoch = best_epoch
-    return result
+            s["waited"] += 1
+        if scheduler is not None:
+            scheduler.step(value) if params.scheduler.name == "plateau" else scheduler.step()
+        s["epoch"] = epoch
+        if save is not None:
+            save(
+                {
+                    **s,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                }
+            )
+        if on_epoch is not None:
+            on_epoch(restart, row, time.perf_counter() - started)
+        if params.early_stopping and s["waited"] >= params.patience:
+            stop_reason = (
+                f"early stopping: {params.monitor} did not improve by more than "
+                f"{params.min_delta:g} for {params.patience} epochs"
+            )
+            break
+    return RunResult(
+        restart, seed, s["best_epoch"], s["best_value"], stop_reason, s["history"], s["best_state"]
+    )
+
+
+class Checkpoint:
+    """The training state after the last finished epoch, kept outside DVC's outputs.
+
+    Read with `weights_only=True` (tensors and plain values only; nothing executes). A state
+    whose fingerprint (params and input data) differs from the current run is ignored."""
+
+    def __init__(self, path: Any, fingerprint: str) -> None:
+        self.path = path
+        self.fingerprint = fingerprint
+
+    def load(self) -> dict[str, Any] | None:
+        if not self.path.exists():
+            return None
+        saved = torch.load(self.path, weights_only=True, map_location="cpu")
+        if saved.get("fingerprint") != self.fingerprint:
+            print(f"train: ignoring {self.path} (it belongs to other params or data)")
+            return None
+        return saved["state"]
+
+    def save(self, state: dict[str, Any]) -> None:
+        with io.atomic_path(self.path) as tmp:
+            torch.save({"fingerprint": self.fingerprint, "state": state}, tmp)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def train_model(
+    build: Callable[[], nn.Module],
+    train: Tensors,
+    val: Tensors,
+    task: str,
+    params: TrainParams,
+    seed: int,
+    *,
+    target_scale: float = 1.0,
+    on_epoch: EpochHook | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> TrainResult:
+    """Train `params.restarts` models from derived seeds; keep the best by the monitor."""
+    saved = checkpoint.load() if checkpoint is not None else None
+    runs = [RunResult(**r) for r in saved["finished"]] if saved else []
+    for restart in range(len(runs), params.restarts):
+        run_seed = derive_seed(seed, restart)
+        torch.manual_seed(run_seed)  # weight init (and dropout masks) follow the run's seed
+        model = build()
+        save = None
+        if checkpoint is not None:
+            finished = [asdict(r) for r in runs]
+
+            def save(
+                state: dict[str, Any], restart: int = restart, finished: list = finished
+            ) -> None:
+                checkpoint.save({"finished": finished, "restart": restart, "fit": state})
+
+        resume = saved["fit"] if saved and saved["restart"] == restart else None
+        runs.append(
+            fit(
+                model,
+                train,
+                val,
+                task,
+                params,
+                run_seed,
+                target_scale=target_scale,
+                restart=restart,
+                on_epoch=on_epoch,
+                save=save,
+                resume=resume,
+            )
+        )
+    values = [r.best_value for r in runs]
+    best = int(np.argmin(values) if MINIMIZE[params.monitor] else np.argmax(values))
+    return TrainResult(runs, best)
+
+
+def fingerprint(params: Params, paths: list[Any]) -> str:
+    """What a checkpoint must match to be resumed: the params that shape training, the data."""
+    digest = hashlib.sha256()
+    shaping = params.train.model_dump(exclude={"resume", "progress"})
+    digest.update(
+        json.dumps([params.seed, params.model.model_dump(), shaping], sort_keys=True).encode()
+    )
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def run(params: Params) -> None:
-    from dvclive import Live  # only this stage needs it
+    from pipeline.train_log import EpochLogger, write_train_reports  # tensorboard, dvclive
 
     torch.set_num_threads(params.train.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(params.train.device)
     encoder = io.read_json(io.ENCODER)
     task = encoder["task"]
-    train = Tensors.from_table(io.read_table(io.ENCODED_DIR / "train.parquet"), task, device)
-    val = Tensors.from_table(io.read_table(io.ENCODED_DIR / "val.parquet"), task, device)
-
+    check_options(params, task)
+    inputs = [io.ENCODER, io.ENCODED_DIR / "train.parquet", io.ENCODED_DIR / "val.parquet"]
+    train = Tensors.from_table(io.read_table(inputs[1]), task, device)
+    val = Tensors.from_table(io.read_table(inputs[2]), task, device)
     n_classes = len(encoder["classes"]) if encoder["classes"] else None
-    torch.manual_seed(params.seed)
-    model = MLP.from_params(
-        params.model, len(encoder["features"]), output_size(task, n_classes)
-    ).to(device)
+    n_features = len(encoder["features"])
 
-    with io.atomic_dir(io.TRAIN_LOG_DIR) as log_dir:
-        live = Live(str(log_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+    def build() -> MLP:
+        return MLP.from_params(params.model, n_features, output_size(task, n_classes)).to(device)
 
-        def log(row: dict[str, float]) -> None:  # no wall times: this folder is a cached out
-            for name, value in row.items():
-                if name != "epoch":
-                    live.log_metric(name, value)
-            live.next_step()
-
-        scaling = encoder["target_scaling"]
-        result = fit(
-            model,
+    checkpoint = Checkpoint(io.TRAIN_CHECKPOINT, fingerprint(params, inputs))
+    if params.train.resume == "never":
+        checkpoint.clear()
+    resuming = checkpoint.load() is not None
+    scaling = encoder["target_scaling"]
+    with EpochLogger(io.TENSORBOARD_DIR, params.train, fresh=not resuming) as logger:
+        result = train_model(
+            build,
             train,
             val,
             task,
             params.train,
             params.seed,
-            log,
             target_scale=scaling["scale"] if scaling else 1.0,
+            on_epoch=logger.log,
+            checkpoint=checkpoint,
         )
-        best = result.history[result.best_epoch - 1]
-        # dvclive's summary keeps the last epoch's values; report the restored (best) epoch.
-        live.summary = {
-            **{k: v for k, v in best.items() if k != "epoch"},
-            "best_epoch": result.best_epoch,
-            "epochs_run": len(result.history),
-            "step": len(result.history) - 1,
-        }
-        live.end()
-        io.write_json(result.history, log_dir / "history.json")
 
+    chosen = result.chosen
+    reference = build()  # an untrained twin: architecture and parameter count for the card
     with io.atomic_path(io.MODEL_WEIGHTS) as tmp:
-        save_file({k: v.contiguous() for k, v in result.state.items()}, str(tmp))
+        save_file({k: v.contiguous() for k, v in chosen.state.items()}, str(tmp))
+    monitor = params.train.monitor
     card = {
         "task": task,
         "target": encoder["target"],
         "features": encoder["features"],
         "classes": encoder["classes"],
-        "target_scaling": encoder["target_scaling"],
-        "architecture": model.spec,
-        "parameters": count_parameters(model),
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "stopped_early": result.stopped_early,
-        "best": {k: v for k, v in best.items() if k != "epoch"},
+        "target_scaling": scaling,
+        "architecture": reference.spec,
+        "parameters": count_parameters(reference),
+        "monitor": monitor,
+        "best_epoch": chosen.best_epoch,
+        "epochs_run": len(chosen.history),
+        "stop_reason": chosen.stop_reason,
+        "best": {k: v for k, v in chosen.history[chosen.best_epoch - 1].items() if k != "epoch"},
+        "restart_chosen": chosen.restart,
+        "restarts": [r.summary(monitor) for r in result.runs],
         "weights": io.MODEL_WEIGHTS.name,
     }
+    write_train_reports(io.TRAIN_LOG_DIR, chosen.history, card)
     io.write_json(card, io.MODEL_CARD)
+    checkpoint.clear()
     print(
-        f"train: {card['parameters']} parameters on {device}; best epoch {result.best_epoch} of "
-        f"{len(result.history)} (val_loss {best['val_loss']:.4f})"
+        f"train: {card['parameters']} parameters on {device}; restart {chosen.restart} of "
+        f"{len(result.runs)} chosen; best epoch {chosen.best_epoch} of {len(chosen.history)} "
+        f"({monitor} {chosen.best_value:.4f}); {chosen.stop_reason}"
     )
 
 

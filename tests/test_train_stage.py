@@ -1,0 +1,99 @@
+"""The train stage as DVC runs it: outputs, resume after a kill, divergence, CUDA."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline import encode, io, scale, split, train, train_log, validate
+from pipeline.config import parse_params
+
+from .conftest import ROOT
+
+FAST = {"epochs": 30, "patience": 10, "progress": False}
+
+
+@pytest.fixture
+def encoded(tmp_path, monkeypatch) -> Path:
+    """A working folder with penguins run through validate..encode."""
+    (tmp_path / "data/raw").mkdir(parents=True)
+    for name in ("penguins.csv", "penguins.schema.yaml"):
+        (tmp_path / "data/raw" / name).write_bytes((ROOT / "data/raw" / name).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    params = parse_params({})
+    for stage in (validate, split, scale, encode):
+        stage.run(params)
+    return tmp_path
+
+
+def outputs(root: Path) -> dict[str, bytes]:
+    files = [root / io.MODEL_WEIGHTS, root / io.MODEL_CARD, *(root / io.TRAIN_LOG_DIR).rglob("*")]
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(files) if p.is_file()}
+
+
+def test_stage_writes_model_card_and_train_reports(encoded):
+    params = parse_params({"train": {**FAST, "restarts": 2}})
+    train.run(params)
+    card = json.loads(io.MODEL_CARD.read_text())
+    assert card["parameters"] == 899 and card["features"][0] == "island=Biscoe"
+    assert len(card["restarts"]) == 2 and card["restart_chosen"] in (0, 1)
+    assert card["stop_reason"]
+    summary = json.loads((io.TRAIN_LOG_DIR / "metrics.json").read_text())
+    assert summary["best_epoch"] == card["best_epoch"]
+    assert summary["val_loss"] == card["best"]["val_loss"]  # the best epoch, not the last
+    assert "| 1 |" in (io.TRAIN_LOG_DIR / "report.md").read_text()
+    assert list(io.TENSORBOARD_DIR.glob("restart_*/events.out.tfevents.*"))
+    assert not io.TRAIN_CHECKPOINT.exists()  # a finished run removes its checkpoint
+
+
+def test_killed_stage_resumes_to_byte_identical_outputs(encoded, monkeypatch):
+    params = parse_params(
+        {"train": {**FAST, "restarts": 2, "batch_size": 16}, "model": {"normalization": "batch"}}
+    )
+    train.run(params)
+    clean = outputs(encoded)
+    for path in (io.MODEL_WEIGHTS, io.MODEL_CARD):
+        path.unlink()
+
+    original = train_log.EpochLogger.log
+
+    def killed(self, restart, row, seconds):
+        original(self, restart, row, seconds)
+        if restart == 1 and row["epoch"] == 7:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_log.EpochLogger, "log", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train.run(params)
+    assert io.TRAIN_CHECKPOINT.exists() and not io.MODEL_WEIGHTS.exists()
+
+    monkeypatch.setattr(train_log.EpochLogger, "log", original)
+    torch.manual_seed(2024)  # the next process starts from unrelated RNG state
+    train.run(params)
+    assert outputs(encoded) == clean
+    assert not io.TRAIN_CHECKPOINT.exists()
+
+
+def test_resume_never_starts_over(encoded):
+    params = parse_params({"train": {**FAST, "resume": "never"}})
+    io.TRAIN_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
+    io.TRAIN_CHECKPOINT.write_bytes(b"left over from an old run")
+    train.run(params)  # would fail to load the junk file if it tried
+    assert io.MODEL_WEIGHTS.exists()
+
+
+def test_divergence_stops_the_stage_with_nothing_saved(encoded):
+    params = parse_params({"train": {**FAST, "optimizer": "sgd", "lr": 1e12, "momentum": 0}})
+    with pytest.raises(train.PipelineError, match="diverged"):
+        train.run(params)
+    assert not io.MODEL_WEIGHTS.exists() and not io.MODEL_CARD.exists()
+    assert not io.TRAIN_LOG_DIR.exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_stage_trains_on_cuda(encoded):
+    params = parse_params({"train": {**FAST, "device": "cuda"}})
+    train.run(params)
+    card = json.loads(io.MODEL_CARD.read_text())
+    assert card["best"]["val_accuracy"] >= 0.9
