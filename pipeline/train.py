@@ -271,8 +271,7 @@ def fit(
     for epoch in range(s["epoch"] + 1, params.epochs + 1):
         started = time.perf_counter()
         model.train()
-        total = torch.zeros((), device=device)
-        used = 0
+        losses, sizes = [], []
         for idx in batch_indices(n, batch_size, generator, device, min_batch):
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(_loss_input(model(train.x[idx]), task), train.y[idx])
@@ -281,9 +280,11 @@ def fit(
             if params.clip_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
             optimizer.step()
-            total += loss.detach() * len(idx)  # epoch loss = mean over samples, not batches
-            used += len(idx)
-        train_loss = float(total) / used
+            losses.append(loss.detach())  # no per-step sync or extra tensor ops
+            sizes.append(len(idx))
+        # epoch loss = mean over samples, not over batches
+        weights = torch.tensor(sizes, dtype=torch.float32, device=device)
+        train_loss = float(torch.stack(losses) @ weights) / sum(sizes)
         metrics = evaluate_epoch(model, val, loss_fn, task, target_scale)
         values = {"train_loss": train_loss, **metrics}
         bad = next((k for k, v in values.items() if not math.isfinite(v)), None)
