@@ -116,8 +116,15 @@ class TrainParams(Section):
     progress: bool = True
 
 
+class BaselineParams(Section):
+    majority: bool = True
+    linear: bool = True
+    hist_gradient_boosting: bool = True
+
+
 class EvaluateParams(Section):
     dpi: Annotated[int, Field(ge=50, le=600)] = 100
+    baselines: BaselineParams = BaselineParams()
 
 
 class Params(Section):

@@ -1,14 +1,14 @@
-"""evaluate: score the saved model on val and test; write metrics, plots and a short report.
+"""evaluate: score the saved model on val and test, beside simple baselines; diagnose the fit.
 
-The test split is read here and nowhere else. Metrics go to reports/metrics.json as
-`{"val": {...}, "test": {...}}`; plot data (CSV, for `dvc plots`) and PNGs go to reports/plots/.
+The test split is read here and nowhere else. Writes reports/metrics.json
+(`{"val": {...}, "test": {...}, "baselines": {name: {"val": ..., "test": ...}}}`), plot data and
+PNGs under reports/plots/, and reports/report.md.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,11 +19,18 @@ from sklearn import metrics as skm
 from sklearn.exceptions import UndefinedMetricWarning
 
 from pipeline import io
-from pipeline.config import Params, load_params
+from pipeline.config import EvaluateParams, Params, load_params
 from pipeline.encode import LABEL, decode_values
 from pipeline.model import MLP, outputs_to_predictions
+from pipeline.plots import plot_tables, render_pngs
 
 EVAL_SPLITS = ("val", "test")
+# The metric the verdict and the report lead with, per task, and whether higher is better.
+HEADLINE = {
+    "binary": ("accuracy", True),
+    "multiclass": ("accuracy", True),
+    "regression": ("rmse", False),
+}
 
 
 def load_model(card: dict[str, Any]) -> MLP:
@@ -33,11 +40,14 @@ def load_model(card: dict[str, Any]) -> MLP:
     return model.eval()
 
 
+def features(table: pd.DataFrame) -> np.ndarray:
+    return table.drop(columns=[LABEL]).to_numpy(dtype=np.float32)
+
+
 def predict(model: MLP, table: pd.DataFrame, card: dict[str, Any]) -> np.ndarray:
     """Class probabilities (n, k) or values (n,) in the target's units, for an encoded table."""
-    x = torch.tensor(table.drop(columns=[LABEL]).to_numpy(dtype=np.float32))
     with torch.no_grad():
-        predictions = outputs_to_predictions(model(x), card["task"])
+        predictions = outputs_to_predictions(model(torch.tensor(features(table))), card["task"])
     return predictions if card["classes"] else decode_values(predictions, card)
 
 
@@ -54,8 +64,9 @@ def _finite(value: float) -> float | None:
 def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float | None]:
     labels = list(range(proba.shape[1]))
     pred = proba.argmax(axis=1)
-    with warnings.catch_warnings():  # a class absent from this split: AUC is undefined
+    with warnings.catch_warnings():  # a class absent from this split: some scores undefined
         warnings.simplefilter("ignore", UndefinedMetricWarning)
+        warnings.simplefilter("ignore", UserWarning)
         try:
             if proba.shape[1] == 2:
                 auc = skm.roc_auc_score(y, proba[:, 1])
@@ -63,12 +74,16 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float 
                 auc = skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels)
         except ValueError:
             auc = math.nan
-    return {
-        "accuracy": float(skm.accuracy_score(y, pred)),
-        "f1_macro": float(skm.f1_score(y, pred, average="macro", labels=labels, zero_division=0)),
-        "log_loss": float(skm.log_loss(y, proba, labels=labels)),
-        "roc_auc": _finite(auc),
-    }
+        macro = {"average": "macro", "labels": labels, "zero_division": 0}
+        return {
+            "accuracy": float(skm.accuracy_score(y, pred)),
+            "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred)),
+            "f1_macro": float(skm.f1_score(y, pred, **macro)),
+            "precision_macro": float(skm.precision_score(y, pred, **macro)),
+            "recall_macro": float(skm.recall_score(y, pred, **macro)),
+            "log_loss": float(skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=labels)),
+            "roc_auc": _finite(auc),
+        }
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -85,105 +100,103 @@ def score(y: np.ndarray, predictions: np.ndarray, task: str) -> dict[str, float 
     return classification_metrics(y, predictions)
 
 
-def prediction_frame(
-    table: pd.DataFrame, predictions: np.ndarray, card: dict[str, Any]
-) -> pd.DataFrame:
-    """Per-row actual vs predicted, in the target's own labels (for `dvc plots`)."""
-    y = actual(table, card)
-    if card["task"] == "regression":
-        return pd.DataFrame({"row": table.index, "actual": y, "predicted": predictions})
-    classes = np.asarray(card["classes"], dtype=object)
-    return pd.DataFrame(
-        {"row": table.index, "actual": classes[y], "predicted": classes[predictions.argmax(1)]}
-    )
+def baseline_models(task: str, params: EvaluateParams, seed: int) -> dict[str, Any]:
+    """The switched-on baselines, unfitted: majority/mean, linear, gradient boosting."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
 
-
-def plot_data_name(card: dict[str, Any]) -> str:
-    """The CSV that dvc.yaml's top-level plots read: a confusion matrix or a scatter."""
-    return "predicted_vs_actual.csv" if card["task"] == "regression" else "confusion.csv"
-
-
-def render_pngs(
-    frame: pd.DataFrame,
-    history: list[dict[str, float]],
-    card: dict[str, Any],
-    out: Path,
-    dpi: int,
-) -> list[str]:
-    """Confusion matrix or predicted-vs-actual, plus the learning curve; returns file names."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written = []
-    fig, ax = plt.subplots(figsize=(5, 4))
-    if card["task"] == "regression":
-        ax.scatter(frame["actual"], frame["predicted"], s=10)
-        lo, hi = (
-            frame[["actual", "predicted"]].min().min(),
-            frame[["actual", "predicted"]].max().max(),
+    regression = task == "regression"
+    chosen = params.baselines
+    models: dict[str, Any] = {}
+    if chosen.majority:
+        models["majority" if not regression else "mean"] = (
+            DummyRegressor(strategy="mean") if regression else DummyClassifier(strategy="prior")
         )
-        ax.plot([lo, hi], [lo, hi], color="grey", linewidth=1)
-        ax.set(xlabel="actual", ylabel="predicted", title="Test: predicted vs actual")
-        name = "predicted_vs_actual.png"
+    if chosen.linear:
+        models["ridge" if regression else "logistic"] = (
+            Ridge() if regression else LogisticRegression(max_iter=2000)
+        )
+    if chosen.hist_gradient_boosting:
+        cls = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+        models["hist_gradient_boosting"] = cls(random_state=seed)
+    return models
+
+
+def run_baselines(
+    tables: dict[str, pd.DataFrame], card: dict[str, Any], params: EvaluateParams, seed: int
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Fit each baseline on the encoded train rows; score it on val and test like the MLP."""
+    task = card["task"]
+    x_train, y_train = features(tables["train"]), tables["train"][LABEL].to_numpy()
+    results = {}
+    for name, model in baseline_models(task, params, seed).items():
+        model.fit(x_train, y_train)
+        results[name] = {}
+        for split in EVAL_SPLITS:
+            x = features(tables[split])
+            if task == "regression":
+                predictions = decode_values(model.predict(x), card)
+            else:  # columns in class-index order even if a class is missing from train
+                predictions = np.zeros((len(x), len(card["classes"])))
+                predictions[:, model.classes_] = model.predict_proba(x)
+            results[name][split] = score(actual(tables[split], card), predictions, task)
+    return results
+
+
+def diagnose(
+    history: list[dict[str, float]], card: dict[str, Any], val_metrics: dict, baselines: dict
+) -> dict[str, Any]:
+    """A plain verdict from the learning curves, with the rule that produced it."""
+    best = card["best_epoch"]
+    at_best, after = history[best - 1], history[best:]
+    gap = at_best["val_loss"] - at_best["train_loss"]
+    # curves are noisy epoch to epoch: compare the mean after the best epoch, not one point
+    rise = 0.0
+    train_improved = False
+    if after:
+        val_after = sum(h["val_loss"] for h in after) / len(after)
+        rise = (val_after - at_best["val_loss"]) / abs(at_best["val_loss"] or 1.0)
+        train_improved = min(h["train_loss"] for h in after) < at_best["train_loss"]
+    tail = history[-max(2, len(history) // 10) :]
+    still_falling = (tail[0]["train_loss"] - tail[-1]["train_loss"]) / abs(
+        tail[0]["train_loss"] or 1.0
+    )
+    metric, higher = HEADLINE[card["task"]]
+    simple = baselines.get("majority") or baselines.get("mean")
+    beats_simple = simple is None or (
+        val_metrics[metric] > simple["val"][metric]
+        if higher
+        else val_metrics[metric] < simple["val"][metric]
+    )
+    if not beats_simple:
+        verdict = "underfitting"
+        rule = f"val {metric} is no better than the {'majority' if higher else 'mean'} baseline's"
+    elif rise > 0.10 and train_improved:
+        verdict = f"overfitting after epoch {best}"
+        rule = (
+            f"after the best epoch, mean val loss was {rise:.0%} above its best (> 10%) "
+            f"while train loss went lower still; the saved weights are epoch {best}'s"
+        )
+    elif best == len(history) and still_falling > 0.01:
+        verdict = "underfitting"
+        rule = (
+            f"the last epoch was the best and train loss fell {still_falling:.1%} (> 1%) "
+            f"over the last {len(tail)} epochs: more epochs or a higher lr may help"
+        )
     else:
-        skm.ConfusionMatrixDisplay.from_predictions(
-            frame["actual"], frame["predicted"], labels=card["classes"], ax=ax, colorbar=False
+        verdict = "good fit"
+        rule = (
+            "beats the simple baseline; mean val loss after the best epoch stayed within 10% "
+            "of its best (or train loss did not improve either); training had levelled off"
         )
-        ax.set_title("Test: confusion matrix")
-        name = "confusion_matrix.png"
-    fig.tight_layout()
-    fig.savefig(out / name, dpi=dpi, metadata={"Software": None})
-    written.append(name)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["train_loss"] for h in history], label="train loss")
-    ax.plot(epochs, [h["val_loss"] for h in history], label="val loss")
-    ax.axvline(
-        card["best_epoch"], color="grey", linestyle="--", label=f"best epoch {card['best_epoch']}"
-    )
-    ax.set(xlabel="epoch", ylabel="loss", title="Learning curve", yscale="log")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "learning_curve.png", dpi=dpi, metadata={"Software": None})
-    written.append("learning_curve.png")
-    plt.close(fig)
-    return written
-
-
-def render_report(metrics: dict[str, Any], card: dict[str, Any], pngs: list[str]) -> str:
-    names = list(metrics["test"])
-    lines = [
-        "# Run report",
-        "",
-        f"Target `{card['target']}`, task **{card['task']}**; MLP {card['architecture']['hidden']} "
-        f"({card['parameters']} parameters), best epoch {card['best_epoch']} of "
-        f"{card['epochs_run']}.",
-        "",
-        "| split | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
-    ]
-    for split in EVAL_SPLITS:
-        cells = [_fmt(metrics[split][n]) for n in names]
-        lines.append(f"| {split} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        *[f"![{p}](plots/{p})" for p in pngs],
-        "",
-        "Artifacts:",
-        f"- metrics: `{io.METRICS}`; validation: `{io.VALIDATION_REPORT}`",
-        f"- model: `{io.MODEL_WEIGHTS}` + `{io.MODEL_CARD}`; preprocessing: "
-        f"`{io.SCALER}`, `{io.ENCODER}`",
-        f"- training curves: `{io.TRAIN_LOG_DIR}/`; plots: `{io.PLOTS_DIR}/`",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+    return {
+        "verdict": verdict,
+        "rule": rule,
+        "best_epoch": best,
+        "generalization_gap": gap,
+        "val_loss_rise_after_best": rise,
+    }
 
 
 def run(params: Params) -> None:
@@ -191,20 +204,28 @@ def run(params: Params) -> None:
     card = io.read_json(io.MODEL_CARD)
     model = load_model(card)
     history = io.read_json(io.TRAIN_LOG_DIR / "history.json")
-    metrics, frames = {}, {}
+    tables = {s: io.read_table(io.ENCODED_DIR / f"{s}.parquet") for s in io.SPLITS}
+    metrics: dict[str, Any] = {}
+    predictions = {}
     for split in EVAL_SPLITS:
-        table = io.read_table(io.ENCODED_DIR / f"{split}.parquet")
-        predictions = predict(model, table, card)
-        metrics[split] = score(actual(table, card), predictions, card["task"])
-        frames[split] = prediction_frame(table, predictions, card)
+        predictions[split] = predict(model, tables[split], card)
+        metrics[split] = score(actual(tables[split], card), predictions[split], card["task"])
+    metrics["baselines"] = run_baselines(tables, card, params.evaluate, params.seed)
+    diagnosis = diagnose(history, card, metrics["val"], metrics["baselines"])
 
+    plot_data = plot_tables(actual(tables["test"], card), predictions["test"], card)
     with io.atomic_dir(io.PLOTS_DIR) as out:
-        frames["test"].to_csv(out / plot_data_name(card), index=False)
-        pngs = render_pngs(frames["test"], history, card, out, params.evaluate.dpi)
+        for name, table in plot_data.items():
+            table.to_csv(out / name, index=False)
+        pngs = render_pngs(plot_data, history, card, out, params.evaluate.dpi)
     io.write_json(metrics, io.METRICS)
-    io.write_text(render_report(metrics, card, pngs), io.REPORT)
-    shown = ", ".join(f"{k} {_fmt(v)}" for k, v in metrics["test"].items())
-    print(f"evaluate: test {shown}")
+    io.write_json(diagnosis, io.DIAGNOSIS)
+
+    from pipeline.report import render_report
+
+    io.write_text(render_report(params, card, metrics, diagnosis, pngs), io.REPORT)
+    headline, _ = HEADLINE[card["task"]]
+    print(f"evaluate: test {headline} {metrics['test'][headline]:.4f}; {diagnosis['verdict']}")
 
 
 if __name__ == "__main__":

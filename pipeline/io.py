@@ -33,6 +33,7 @@ TRAIN_LOG_DIR = Path("reports/train")
 TRAIN_CHECKPOINT = Path("checkpoints/train.pt")
 TENSORBOARD_DIR = Path("logs/tensorboard")
 METRICS = Path("reports/metrics.json")
+DIAGNOSIS = Path("reports/diagnosis.json")
 PLOTS_DIR = Path("reports/plots")
 REPORT = Path("reports/report.md")
 

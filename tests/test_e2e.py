@@ -51,8 +51,9 @@ def test_repro_builds_penguins_and_a_second_repro_runs_nothing(built):
     assert first_run == ALL_STAGES
     metrics = json.loads((project.path / "reports/metrics.json").read_text())
     assert metrics["test"]["accuracy"] >= 0.95
-    assert set(metrics["test"]) == {"accuracy", "f1_macro", "log_loss", "roc_auc"}
-    assert set(metrics) == {"val", "test"}
+    assert {"accuracy", "f1_macro", "log_loss", "roc_auc"} <= set(metrics["test"])
+    assert set(metrics) == {"val", "test", "baselines"}
+    assert "Test metrics beside the baselines" in (project.path / "reports/report.md").read_text()
 
     again = project.dvc("repro")
     assert again.ran == []
@@ -124,7 +125,9 @@ def test_binary_table_end_to_end(project: Project):
     metrics = json.loads((project.path / "reports/metrics.json").read_text())
     assert metrics["test"]["accuracy"] >= 0.8
     assert metrics["test"]["roc_auc"] >= 0.85
-    assert (project.path / "reports/plots/confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert set(metrics["baselines"]) == {"majority", "logistic", "hist_gradient_boosting"}
+    for png in ("confusion_matrix", "roc", "precision_recall", "learning_curve"):
+        assert (project.path / f"reports/plots/{png}.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_regression_table_end_to_end(project: Project):
@@ -135,7 +138,10 @@ def test_regression_table_end_to_end(project: Project):
     metrics = json.loads((project.path / "reports/metrics.json").read_text())
     assert set(metrics["test"]) == {"rmse", "mae", "r2"}
     assert metrics["test"]["r2"] >= 0.8
-    assert (project.path / "reports/plots/predicted_vs_actual.png").exists()
+    assert set(metrics["baselines"]) == {"mean", "ridge", "hist_gradient_boosting"}
+    assert metrics["test"]["rmse"] < metrics["baselines"]["mean"]["test"]["rmse"]
+    for png in ("predicted_vs_actual", "residuals", "learning_curve"):
+        assert (project.path / f"reports/plots/{png}.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_bad_data_stops_at_validate_with_nothing_downstream(project: Project):

@@ -1,0 +1,126 @@
+"""reports/report.md: the one page a person reads after a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline import io
+from pipeline.config import Params
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def changed_params(params: Params) -> dict[str, tuple[Any, Any]]:
+    """key path -> (default, value) for every param that differs from the code's default."""
+    ours = flatten(params.model_dump(by_alias=True))
+    defaults = flatten(Params().model_dump(by_alias=True))
+    return {k: (defaults.get(k), v) for k, v in ours.items() if defaults.get(k) != v}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _read(path: Any) -> dict[str, Any]:
+    return io.read_json(path) if path.exists() else {}
+
+
+def render_report(
+    params: Params,
+    card: dict[str, Any],
+    metrics: dict[str, Any],
+    diagnosis: dict[str, Any],
+    pngs: list[str],
+) -> str:
+    validation = _read(io.VALIDATION_REPORT)
+    split = _read(io.SPLIT_DIR / "split.json")
+    lines = ["# Run report", ""]
+
+    lines += ["## Data", ""]
+    lines.append(
+        f"`{params.data.path}`: {validation.get('rows_in', '?')} rows in, "
+        f"{validation.get('rows_out', '?')} after cleaning; target "
+        f"`{card['target']}`, task **{card['task']}** "
+        f"({validation.get('task_reason', 'set by data.task')})."
+    )
+    missing = validation.get("cleaning", {}).get("missing", {})
+    if missing:
+        lines.append(
+            f"Missing values: {missing.get('rule')}, {missing.get('rows_removed', 0)} rows removed."
+        )
+    warned = [r for r in validation.get("rules", []) if not r["passed"]]
+    for rule in warned:
+        column = f"`{rule['column']}` " if rule.get("column") else ""
+        lines.append(f"- warning: {column}{rule['rule']} (observed {rule['observed']})")
+    rows = split.get("rows", {})
+    if rows:
+        sizes = ", ".join(f"{name} {rows[name]}" for name in io.SPLITS if name in rows)
+        lines += ["", f"Split: {sizes} rows."]
+
+    changed = changed_params(params)
+    lines += ["", "## Params that differ from the defaults", ""]
+    if changed:
+        lines += ["| key | default | this run |", "|---|---|---|"]
+        lines += [f"| `{k}` | {d} | {v} |" for k, (d, v) in sorted(changed.items())]
+    else:
+        lines.append("None: this run used the defaults.")
+
+    lines += ["", "## Model", ""]
+    lines.append(
+        f"MLP {card['architecture']['hidden']} ({card['parameters']} trainable "
+        f"parameters), best epoch {card['best_epoch']} of {card['epochs_run']} by "
+        f"`{card['monitor']}` ({card['stop_reason']}); restart "
+        f"{card['restart_chosen']} of {len(card['restarts'])}."
+    )
+
+    names = list(metrics["test"])
+    lines += [
+        "",
+        "## Test metrics beside the baselines",
+        "",
+        "| model | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    lines.append("| **MLP** | " + " | ".join(_fmt(metrics["test"][n]) for n in names) + " |")
+    for name, result in metrics.get("baselines", {}).items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(result["test"][n]) for n in names) + " |")
+    lines.append("")
+    lines.append(
+        "Validation (used for choosing): "
+        + ", ".join(f"{n} {_fmt(v)}" for n, v in metrics["val"].items())
+        + "."
+    )
+
+    lines += [
+        "",
+        "## Diagnosis",
+        "",
+        f"**{diagnosis['verdict']}**: {diagnosis['rule']}.",
+        f"Generalization gap at the best epoch (val loss - train loss): "
+        f"{diagnosis['generalization_gap']:.4g}.",
+    ]
+
+    lines += ["", "## Plots", "", *[f"![{p}](plots/{p})" for p in pngs]]
+    lines += [
+        "",
+        "## Artifacts",
+        "",
+        f"- metrics `{io.METRICS}`, diagnosis `{io.DIAGNOSIS}`, validation "
+        f"`{io.VALIDATION_REPORT.with_suffix('.md')}`",
+        f"- model `{io.MODEL_WEIGHTS}` + `{io.MODEL_CARD}`; preprocessing `{io.SCALER}`, "
+        f"`{io.ENCODER}`",
+        f"- training curves `{io.TRAIN_LOG_DIR}/` (DVC plots), "
+        f"`tensorboard --logdir {io.TENSORBOARD_DIR}`; plots `{io.PLOTS_DIR}/`",
+    ]
+    return "\n".join(lines) + "\n"
