@@ -79,7 +79,8 @@ def _allocate_groups(
 ) -> list[np.ndarray]:
     """Row positions per share, moving whole groups: groups in seeded random order, largest
     first, each to the share furthest below its target row count (per class of the group's
-    majority label when stratified, so class shares stay close to, not within one row of, exact)."""
+    majority label when stratified, so class shares stay close to, not within one row of, exact).
+    The last groups go to shares still empty, so every share gets a group when there are enough."""
     names, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
     if y is None:
         stratum = np.zeros(len(names), dtype=np.int64)
@@ -92,9 +93,13 @@ def _allocate_groups(
     target = rows_per_stratum[:, None] * np.asarray(shares)[None, :]
     given = np.zeros_like(target)
     where = np.empty(len(names), dtype=np.int64)
-    for g in order:
+    for left, g in enumerate(order):
         s = stratum[g]
-        where[g] = int(np.argmax(target[s] - given[s]))
+        empty = np.flatnonzero(given.sum(axis=0) == 0)
+        if len(empty) >= len(order) - left:  # as many groups left as empty shares: fill them
+            where[g] = int(empty[np.argmax(np.asarray(shares)[empty])])
+        else:
+            where[g] = int(np.argmax(target[s] - given[s]))
         given[s, where[g]] += sizes[g]
     row_share = where[inverse]
     return [np.flatnonzero(row_share == i) for i in range(len(shares))]
@@ -232,23 +237,25 @@ def oversample(train: pd.DataFrame, target: str, seed: int) -> pd.DataFrame:
     return pd.concat([train, train.iloc[np.concatenate(extra)]])
 
 
-def cross_split_duplicates(
-    parts: dict[str, pd.DataFrame], features: list[str]
-) -> dict[str, dict[str, Any]]:
-    """For each pair of splits, the rows of the later split whose feature values (target left
-    out) also occur in the earlier one, with a few of their row numbers."""
+def cross_split_duplicates(parts: dict[str, pd.DataFrame], features: list[str]) -> dict[str, Any]:
+    """Rows whose feature values (target left out) also occur in another split: how many in
+    all, and per pair of splits the rows of the later one, with a few row numbers."""
     hashes = {
         name: pd.util.hash_pandas_object(part[features], index=False)
         for name, part in parts.items()
     }
-    found = {}
+    pairs = {}
     for first, second in combinations(parts, 2):
         shared = hashes[second][hashes[second].isin(set(hashes[first]))]
-        found[f"{first}/{second}"] = {
+        pairs[f"{first}/{second}"] = {
             "rows": len(shared),
             "examples": [int(row) for row in shared.index[:MAX_EXAMPLES]],
         }
-    return found
+    total = 0
+    for name, values in hashes.items():
+        elsewhere = set().union(*(set(h) for other, h in hashes.items() if other != name))
+        total += int(values.isin(elsewhere).sum())
+    return {"rows": total, "pairs": pairs}
 
 
 def class_counts(df: pd.DataFrame, target: str) -> dict[str, int]:
@@ -309,10 +316,7 @@ def split_dataset(
         "stratified": stratify,
         "group": params.group,
         "rows": {name: len(part) for name, part in parts.items()},
-        "duplicates": {
-            "policy": params.duplicates,
-            "pairs": cross_split_duplicates(parts, features),
-        },
+        "duplicates": {"policy": params.duplicates, **cross_split_duplicates(parts, features)},
         "shift": {
             "alpha": params.shift_alpha,
             "columns": distribution_shift(
@@ -347,10 +351,6 @@ def split_dataset(
         }
         report["rows"]["train"] = len(parts["train"])
     return SplitResult(parts, folds, report)
-
-
-def duplicate_rows(report: dict[str, Any]) -> int:
-    return sum(pair["rows"] for pair in report["duplicates"]["pairs"].values())
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -390,7 +390,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         lines += [f"| {c} | {n} | {o['after'][c]} |" for c, n in o["before"].items()]
     dup = report["duplicates"]
-    total = duplicate_rows(report)
+    total = dup["rows"]
     lines += ["", f"## Identical feature rows across splits: {total}"]
     if total:
         lines += ["", f"Policy `split.duplicates: {dup['policy']}`."]
@@ -426,7 +426,7 @@ def run(params: Params) -> None:
     report = result.report
     io.write_json(report, io.SPLIT_REPORT)
     io.write_text(render_markdown(report), io.SPLIT_REPORT.with_suffix(".md"))
-    duplicates = duplicate_rows(report)
+    duplicates = report["duplicates"]["rows"]
     if duplicates and params.split.duplicates == "fail":
         pairs = ", ".join(
             f"{pair}: {found['rows']} (e.g. rows {found['examples']})"
