@@ -34,7 +34,7 @@ class DataParams(Section):
 
 
 class CleanParams(Section):
-    missing: Literal["drop"] = "drop"
+    missing: Literal["drop", "impute"] = "drop"
 
 
 class ValidateParams(Section):
@@ -42,20 +42,58 @@ class ValidateParams(Section):
 
 
 class SplitParams(Section):
+    scheme: Literal["train_val_test", "train_test", "kfold"] = "train_val_test"
     train: Fraction = 0.8
     val: Fraction = 0.1
     test: Fraction = 0.1
+    folds: Annotated[int, Field(ge=2)] = 5
+    fold: Annotated[int, Field(ge=0)] = 0
     stratify: bool = True
+    group: Annotated[str, Field(min_length=1)] | None = None
+    oversample: Literal["none", "random"] = "none"
+    duplicates: Literal["warn", "fail"] = "warn"
+    shift_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
 
     @model_validator(mode="after")
-    def _fractions_sum_to_one(self) -> SplitParams:
-        total = self.train + self.val + self.test
-        if abs(total - 1.0) > 1e-6:
+    def _fractions_fit_the_scheme(self) -> SplitParams:
+        if self.scheme == "train_val_test":
+            total = self.train + self.val + self.test
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(
+                    f"split.train + split.val + split.test must sum to 1 for split.scheme "
+                    f"train_val_test, got {total:g} ({self.train:g} + {self.val:g} + {self.test:g})"
+                )
+        elif self.scheme == "train_test":
+            total = self.train + self.test
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(
+                    f"split.train + split.test must sum to 1 for split.scheme train_test "
+                    f"(split.val is then the share of train rows kept for early stopping), "
+                    f"got {total:g} ({self.train:g} + {self.test:g})"
+                )
+        if self.fold >= self.folds:
             raise ValueError(
-                f"split.train + split.val + split.test must sum to 1, got {total:g} "
-                f"({self.train:g} + {self.val:g} + {self.test:g})"
+                f"split.fold must be below split.folds (folds are numbered "
+                f"0..{self.folds - 1}), got split.fold {self.fold}"
             )
         return self
+
+    def shares(self) -> dict[str, float]:
+        """Share of all rows in each of train/val/test (kfold: of the k folds, one is val)."""
+        if self.scheme == "train_test":
+            return {
+                "train": self.train * (1 - self.val),
+                "val": self.train * self.val,
+                "test": self.test,
+            }
+        if self.scheme == "kfold":
+            rest = 1 - self.test
+            return {
+                "train": rest * (self.folds - 1) / self.folds,
+                "val": rest / self.folds,
+                "test": self.test,
+            }
+        return {"train": self.train, "val": self.val, "test": self.test}
 
 
 class ScaleParams(Section):
@@ -63,6 +101,7 @@ class ScaleParams(Section):
 
 
 class EncodeParams(Section):
+    method: Literal["onehot", "ordinal"] = "onehot"
     unknown: Literal["ignore", "error"] = "ignore"
     scale_target: bool = True
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import PipelineError
 
@@ -36,10 +36,28 @@ class UnitRule(_Strict):
     rename: str | None = None
 
 
+class EncodeRule(_Strict):
+    """How `encode` turns one categorical column into numbers (overrides encode.method).
+
+    `order` (ordinal only) fixes the codes 0..n-1; without it, train categories are sorted."""
+
+    method: Literal["onehot", "ordinal"]
+    order: list[str | int | float | bool] | None = None
+
+    @model_validator(mode="after")
+    def _order_needs_ordinal(self) -> EncodeRule:
+        if self.order is not None and self.method != "ordinal":
+            raise ValueError("order is only used with method: ordinal")
+        if self.order is not None and len({str(v) for v in self.order}) != len(self.order):
+            raise ValueError(f"order lists a category twice: {self.order}")
+        return self
+
+
 class TableSchema(_Strict):
     columns: dict[str, ColumnRule] = {}
     units: dict[str, UnitRule] = {}
     drop: list[str] = []
+    encode: dict[str, EncodeRule] = {}
 
 
 def schema_path(data_path: str | Path) -> Path:

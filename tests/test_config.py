@@ -80,3 +80,15 @@ def test_cli_names_a_missing_input_instead_of_a_traceback(tmp_path, capsys, monk
     assert main(["split"]) == 1
     err = capsys.readouterr().err
     assert "missing input 'data/validated.parquet'" in err and "dvc repro" in err
+
+
+def test_split_fractions_must_fit_the_chosen_scheme():
+    message = reject({"split": {"scheme": "train_test"}})
+    assert "split.train + split.test must sum to 1 for split.scheme train_test" in message
+    assert parse_params(
+        {"split": {"scheme": "train_test", "train": 0.7, "test": 0.3}}
+    ).split.shares() == pytest.approx({"train": 0.63, "val": 0.07, "test": 0.3})
+    assert parse_params({"split": {"scheme": "kfold", "folds": 3}}).split.folds == 3
+    assert "split.fold must be below split.folds" in reject({"split": {"folds": 3, "fold": 3}})
+    assert "split.oversample" in reject({"split": {"oversample": "smote"}})
+    assert parse_params({"clean": {"missing": "impute"}}).clean.missing == "impute"

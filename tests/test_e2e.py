@@ -20,6 +20,9 @@ CACHED = [
     "data/validated.parquet",
     "data/split",
     "data/encoded",
+    "reports/split.json",
+    "reports/encode.json",
+    "reports/preview.md",
     "models",
     "reports/train",
     "reports/plots",
@@ -87,6 +90,21 @@ def test_scale_param_reruns_from_fit_scaler(built):
     project, _ = built
     result = project.dvc("exp", "run", "-S", "scale.method=minmax")
     assert result.ran == ["fit_scaler", "encode", "train", "evaluate"]
+
+
+def test_kfold_with_oversampling_reruns_from_split_and_writes_the_folds(built):
+    project, _ = built
+    preview = (project.path / "reports/preview.md").read_text()
+    assert preview.count("→ |") == 26  # header + 25 rows
+    result = project.dvc("exp", "run", "-S", "split.scheme=kfold", "-S", "split.oversample=random")
+    assert result.ran == ["split", "fit_scaler", "encode", "train", "evaluate"]
+    report = json.loads((project.path / "reports/split.json").read_text())
+    assert report["scheme"] == "kfold" and len(report["folds"]["rows"]) == 5
+    after = report["oversampling"]["after"]
+    assert len(set(after.values())) == 1 and report["rows"]["train"] == sum(after.values())
+    assert (project.path / "data/split/folds.parquet").exists()
+    metrics = json.loads((project.path / "reports/metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.9
 
 
 def test_mistyped_training_key_reruns_train_and_is_rejected(built):
