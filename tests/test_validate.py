@@ -145,8 +145,9 @@ def test_table_that_cleaning_empties_fails_min_rows_in_the_report():
     raw["sex"] = None
     clean, result = validate_table(raw, TableSchema(), PARAMS)
     assert clean is None and result["rows_out"] == 0
-    assert [r["rule"] for r in result["rules"] if not r["passed"]] == [
-        "rows >= validate.min_rows (30)"
+    assert [(r["rule"], r["column"]) for r in result["rules"] if not r["passed"]] == [
+        ("not entirely null", "sex"),
+        ("rows >= validate.min_rows (30)", None),
     ]
 
 
