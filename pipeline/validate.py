@@ -166,7 +166,7 @@ def scan_csv(path: Path) -> tuple[list[str], pd.Series, str | None]:
     except csv.Error as exc:
         return [], pd.Series(), f"is not CSV: {exc}"
     rows = np.flatnonzero(counts != len(header))
-    return header, pd.Series(counts[rows], index=rows, dtype=np.int64), None
+    return header, pd.Series([f"{n} fields" for n in counts[rows]], index=rows, dtype=object), None
 
 
 def _encoding_problem(path: Path) -> str:
