@@ -105,7 +105,7 @@ def _plain(value: Any) -> Any:
             return "inf" if value > 0 else "-inf"
     elif pd.api.types.is_scalar(value) and pd.isna(value):
         return None
-    return value
+    return value if isinstance(value, bool | int | float) else str(value)  # e.g. timestamps
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -286,14 +286,19 @@ def schema_checks(
                 )
             )
         if rule.allowed is not None:
-            distinct = sorted(values.dropna().unique().tolist(), key=str)
+            distinct = pd.unique(values.dropna())
+            observed = (
+                sorted(distinct.tolist(), key=str)
+                if len(distinct) <= MAX_OBSERVED
+                else f"{len(distinct)} distinct values"
+            )
             checks.append(
                 Check(
                     f"in {rule.allowed}",
                     column,
                     "ExpectColumnValuesToBeInSet",
                     {"value_set": _comparable(rule.allowed, values)},
-                    observed=distinct[:MAX_OBSERVED] + (["..."] if distinct[MAX_OBSERVED:] else []),
+                    observed=observed,
                 )
             )
         if not rule.nullable:
@@ -599,8 +604,9 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Validation",
         "",
-        f"**{status}** — `{result.get('input', 'table')}`: {result['rows_in']} rows in, "
-        f"{result.get('rows_out', '?')} out; target `{result['target']}`, task "
+        f"**{status}** — `{result.get('input', 'table')}`: "
+        + ("not read" if result["rows_in"] is None else f"{result['rows_in']} rows in")
+        + f", {result.get('rows_out', 0)} out; target `{result['target']}`, task "
         f"{result.get('task', '?')} ({result.get('task_reason', 'not resolved')}). "
         f"{result['failed']} failed, {result['warnings']} warning(s).",
     ]
