@@ -7,6 +7,7 @@ They must equal what `train` builds: tests compare `mlp_parameter_count` with
 from __future__ import annotations
 
 import itertools
+from collections.abc import Collection
 
 import pandas as pd
 from pandas.api import types as ptypes
@@ -31,14 +32,23 @@ def is_numeric_feature(values: pd.Series) -> bool:
     return ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values)
 
 
-def encoded_width(df: pd.DataFrame, target: str) -> int:
-    """Input width `encode` gives this table: 1 per numeric feature, 1 per category otherwise."""
+def encoded_width(
+    df: pd.DataFrame,
+    target: str,
+    ordinal: Collection[str] = (),
+    exclude: Collection[str] = (),
+) -> int:
+    """Input width `encode` gives this table: 1 per numeric feature and per `ordinal` column,
+    1 per category for every other (one-hot) column; `exclude` names non-features (a group)."""
     width = 0
     for column in df.columns:
-        if column == target:
+        if column == target or column in exclude:
             continue
         values = df[column]
-        width += 1 if is_numeric_feature(values) else int(values.astype(str).nunique(dropna=False))
+        if is_numeric_feature(values) or column in ordinal:
+            width += 1
+        else:
+            width += int(values.astype(str).nunique(dropna=False))
     return width
 
 

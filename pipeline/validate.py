@@ -429,21 +429,44 @@ def clean_table(
 # --- size rules on the clean table --------------------------------------------------------
 
 
+def _shares(split: SplitParams) -> dict[str, float]:
+    """Share of all rows in train/val/test; a split scheme with its own shares (k-fold, or val
+    carved from train) says so through `SplitParams.shares()` where the config has it."""
+    if hasattr(split, "shares"):
+        return dict(split.shares())
+    return {name: getattr(split, name) for name in io.SPLITS}
+
+
 def class_floor(split: SplitParams) -> tuple[int, str]:
-    """Fewest rows a class needs: 2 to stratify, and enough that the smallest split fraction
-    still gets one row of it. (A k-fold scheme adds `folds` to this max — every fold needs a
-    row of each class — and uses (k-1)/k as the training share in `training_rows`.)"""
-    name, share = min(((n, getattr(split, n)) for n in io.SPLITS), key=lambda item: item[1])
+    """Fewest rows a class needs: 2 to stratify, enough that the smallest split share still gets
+    one row of it, and with k-fold splitting one row in each of the k folds."""
+    name, share = min(_shares(split).items(), key=lambda item: item[1])
     for_split = math.ceil(1 / share - 1e-9)
-    return max(2, for_split), f"2 to stratify; {for_split} for one row in split.{name} ({share:g})"
+    floor, why = max(2, for_split), f"2 to stratify; {for_split} for one row in {name} ({share:g})"
+    if getattr(split, "scheme", None) == "kfold":
+        folds = int(split.folds)  # type: ignore[attr-defined]
+        floor, why = max(floor, folds), f"{why}; {folds} for one row in each fold"
+    return floor, why
 
 
 def training_rows(rows: int, split: SplitParams) -> int:
     """Rows the model trains on after `split` (its stratified counts are within a row of this)."""
-    return round(rows * split.train)
+    return round(rows * _shares(split)["train"])
 
 
-def size_rules(df: pd.DataFrame, params: Params, report: Report) -> dict[str, Any]:
+def _encoding(df: pd.DataFrame, schema: TableSchema, params: Params) -> dict[str, Any]:
+    """Which columns `encode` codes as ordinals (one number) and which are not features, where
+    the config and schema have those options (`encode.method`, schema `encode:`, split.group)."""
+    default = getattr(params.encode, "method", "onehot")
+    rules = getattr(schema, "encode", {})
+    ordinal = {c for c in df.columns if (rules[c].method if c in rules else default) == "ordinal"}
+    group = getattr(params.split, "group", None)
+    return {"ordinal": ordinal, "exclude": {group} if group else set()}
+
+
+def size_rules(
+    df: pd.DataFrame, params: Params, report: Report, schema: TableSchema | None = None
+) -> dict[str, Any]:
     """Rows, classes, rows per class and per model parameter, class balance; returns the facts
     (task, class counts, model size) for the report."""
     v, target = params.validate_, params.data.target
@@ -529,10 +552,10 @@ def size_rules(df: pd.DataFrame, params: Params, report: Report) -> dict[str, An
             severity="warn",
         )
 
-    width = encoded_width(df, target)
+    width = encoded_width(df, target, **_encoding(df, schema or TableSchema(), params))
     outputs = output_width(task, n_classes)
     hidden = list(params.model.hidden)
-    normalization = getattr(params.model, "normalization", "none")  # a model param in issue 5
+    normalization = getattr(params.model, "normalization", "none")
     parameters = mlp_parameter_count(width, hidden, outputs, normalization)
     train_rows = training_rows(len(df), params.split)
     facts["model_size"] = {
@@ -549,7 +572,7 @@ def size_rules(df: pd.DataFrame, params: Params, report: Report) -> dict[str, An
             f"(validate.rows_per_parameter)",
             None,
             observed=(
-                f"{train_rows} training rows (split.train {params.split.train:g} of {len(df)}) "
+                f"{train_rows} training rows ({_shares(params.split)['train']:.3g} of {len(df)}) "
                 f"for {parameters} parameters of a {width}-{'-'.join(map(str, hidden))}"
                 f"{'-' if hidden else ''}{outputs} MLP: {train_rows / parameters:.2f} per "
                 f"parameter; {needed} wanted. More data, or a smaller model.hidden"
@@ -580,7 +603,7 @@ def validate_table(
         report.rules += run_checks(df, schema_checks(df, schema, target, kept))
         df = clean_table(df, schema, params, report)
         summary["rows_out"] = len(df)
-        summary.update(size_rules(df, params, report))
+        summary.update(size_rules(df, params, report, schema))
     result = {
         **summary,
         "cleaning": report.cleaning,

@@ -64,3 +64,9 @@ def test_validate_reports_the_parameter_count_train_will_build():
 def test_numeric_features_agree_with_the_scaler():
     df = pd.DataFrame({"n": [1.0], "i": [2], "c": ["x"], "b": [True], "y": [0.5]})
     assert encoded_width(df, "y") == len(numeric_features(df, "y")) + 2
+
+
+def test_ordinal_columns_take_one_input_and_excluded_columns_none():
+    df = pd.DataFrame({"n": [1.0, 2.0], "size": ["s", "m"], "g": ["a", "b"], "y": ["p", "q"]})
+    assert encoded_width(df, "y") == 1 + 2 + 2
+    assert encoded_width(df, "y", ordinal={"size"}, exclude={"g"}) == 1 + 1

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -290,7 +291,7 @@ def test_class_floor_follows_the_split_fractions_and_cannot_be_waived():
     clean, result = validate_table(raw, TableSchema(), params(validate=lenient))
     floor = next(r for r in result["rules"] if r["rule"].startswith("rows per class >= 10 "))
     assert clean is None and floor["severity"] == "fail"
-    assert floor["observed"] == {"below": {"rare": 6}} and "split.val (0.1)" in floor["rule"]
+    assert floor["observed"] == {"below": {"rare": 6}} and "one row in val (0.1)" in floor["rule"]
     wider = {"train": 0.6, "val": 0.2, "test": 0.2}
     clean, result = validate_table(raw, TableSchema(), params(validate=lenient, split=wider))
     assert clean is not None, result["rules"]
@@ -385,3 +386,17 @@ def test_schema_infer_drafts_a_file_that_the_same_table_passes(tmp_path, monkeyp
     assert main(["schema", "--infer"]) == 1
     assert "exists" in capsys.readouterr().err
     assert main(["schema"]) == 0 and "is valid" in capsys.readouterr().out
+
+
+def test_class_floor_and_training_rows_follow_a_scheme_with_its_own_shares():
+    """A config whose split has shares() (val carved from train, or k folds) is sized by them."""
+    kfold = SimpleNamespace(
+        scheme="kfold",
+        folds=12,
+        shares=lambda: {"train": 0.75, "val": 0.15, "test": 0.1},
+    )
+    floor, why = validate.class_floor(kfold)
+    assert floor == 12 and "12 for one row in each fold" in why
+    assert validate.training_rows(200, kfold) == 150
+    assert validate.class_floor(PARAMS.split)[0] == 10
+    assert validate.training_rows(200, PARAMS.split) == 160
