@@ -1,4 +1,5 @@
-"""Command line: `python -m pipeline <stage>` runs one DVC stage; `summary` prints the results.
+"""Command line: `python -m pipeline <stage>` runs one DVC stage; `summary` prints the results;
+`schema --infer` drafts the table's schema file.
 
 Params are loaded and validated once here; a bad param or bad data ends the command with a
 one-line-per-problem message on stderr and exit status 1. No artifact is left half-written; a
@@ -44,16 +45,40 @@ def summary() -> None:
     )
 
 
+def schema_command(data_path: str, infer: bool, force: bool) -> None:
+    """`schema --infer` drafts the table's schema file; plain `schema` checks the one there."""
+    from pipeline.schema import draft_schema, load_schema, schema_path
+
+    if infer:
+        print(f"schema: drafted {draft_schema(data_path, force)} from {data_path}; edit it")
+        return
+    schema, path = load_schema(data_path)
+    if path is None:
+        print(f"schema: no {schema_path(data_path)}; column types are inferred (try --infer)")
+        return
+    print(
+        f"schema: {path} is valid: {len(schema.columns)} column rule(s), {len(schema.units)} "
+        f"unit conversion(s), {len(schema.drop)} dropped column(s), strict {schema.strict}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
     parser.add_argument("--params", default=str(PARAMS_FILE), help="params file (params.yaml)")
-    parser.add_argument("command", choices=[*STAGES, "summary"])
+    parser.add_argument("command", choices=[*STAGES, "summary", "schema"])
+    parser.add_argument(
+        "--infer", action="store_true", help="schema: draft <stem>.schema.yaml from data.path"
+    )
+    parser.add_argument("--force", action="store_true", help="schema --infer: replace the file")
     args = parser.parse_args(argv)
     try:
         if args.command == "summary":
             summary()
             return 0
         params = load_params(args.params)
+        if args.command == "schema":
+            schema_command(params.data.path, args.infer, args.force)
+            return 0
         importlib.import_module(STAGES[args.command]).run(params)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)

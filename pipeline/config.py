@@ -33,12 +33,22 @@ class DataParams(Section):
     task: Task = "auto"
 
 
+Severity = Literal["fail", "warn"]
+
+
 class CleanParams(Section):
     missing: Literal["drop", "impute"] = "drop"
+    duplicates: Literal["keep", "drop"] = "keep"
 
 
 class ValidateParams(Section):
     min_rows: Annotated[int, Field(ge=1)] = 30
+    min_rows_severity: Severity = "fail"
+    min_rows_per_class: Annotated[int, Field(ge=1)] = 10
+    min_rows_per_class_severity: Severity = "fail"
+    rows_per_parameter: Annotated[float, Field(ge=0)] = 10.0
+    rows_per_parameter_severity: Severity = "warn"
+    min_class_share: Annotated[float, Field(ge=0, lt=1)] = 0.1
 
 
 class SplitParams(Section):

@@ -36,16 +36,23 @@ def resolve_task(requested: str, y: pd.Series) -> tuple[str, str]:
             )
         return requested, "set by data.task"
 
-    if numeric:
-        values = y.dropna()
-        whole = bool((values == values.round()).all())
-        if not whole or n_classes > MAX_INTEGER_CLASSES:
-            return "regression", f"numeric target with {n_classes} distinct values"
-        reason = f"numeric target with only {n_classes} distinct whole values"
-    else:
-        reason = f"non-numeric target with {n_classes} classes"
+    classification, reason = infer_classification(y)
+    if not classification:
+        return "regression", reason
     if n_classes < 2:
         raise PipelineError(
             f"data.target: column {y.name!r} has {n_classes} class; need at least 2"
         )
     return ("binary" if n_classes == 2 else "multiclass"), reason
+
+
+def infer_classification(y: pd.Series) -> tuple[bool, str]:
+    """data.task: auto — (whether y holds class labels, why): text, or a few whole numbers."""
+    n_classes = int(y.nunique(dropna=True))
+    if ptypes.is_numeric_dtype(y) and not ptypes.is_bool_dtype(y):
+        values = y.dropna()
+        whole = bool((values == values.round()).all())
+        if not whole or n_classes > MAX_INTEGER_CLASSES:
+            return False, f"numeric target with {n_classes} distinct values"
+        return True, f"numeric target with only {n_classes} distinct whole values"
+    return True, f"non-numeric target with {n_classes} classes"

@@ -79,11 +79,20 @@ def test_training_param_reruns_only_train_and_evaluate(built):
 
 
 def test_split_param_reruns_split_and_everything_after(built):
+    """validate reads the split fractions too (the rows each class needs), so it reruns first."""
     project, _ = built
     result = project.dvc(
         "exp", "run", "-S", "split.train=0.7", "-S", "split.val=0.15", "-S", "split.test=0.15"
     )
-    assert result.ran == ["split", "fit_scaler", "encode", "train", "evaluate"]
+    assert result.ran == ["validate", "split", "fit_scaler", "encode", "train", "evaluate"]
+
+
+def test_model_size_reruns_validate_but_not_the_preprocessing(built):
+    """validate sizes the data against model.hidden; its table is unchanged, so split and the
+    preprocessing stages are skipped."""
+    project, _ = built
+    result = project.dvc("exp", "run", "-S", "model.hidden=[8]")
+    assert result.ran == ["validate", "train", "evaluate"]
 
 
 def test_scale_param_reruns_from_fit_scaler(built):

@@ -98,7 +98,7 @@ def test_val_and_test_rows_never_reach_fitted_preprocessing(tmp_path, monkeypatc
     params = parse_params({"scale": {"method": method}, "clean": {"missing": missing}})
     validate.run(params)
     split.run(params)
-    if missing == "impute":  # until validate keeps rows with nulls, put some in every split
+    if missing == "impute":  # validate keeps null rows then; add nulls to more columns too
         for name in io.SPLITS:
             path = io.SPLIT_DIR / f"{name}.parquet"
             io.write_table(_with_nulls(io.read_table(path), 7), path)
@@ -138,7 +138,7 @@ def test_val_and_test_rows_never_reach_fitted_preprocessing(tmp_path, monkeypatc
         report = io.read_json(io.ENCODE_REPORT)
         val_nulls = io.read_table(io.SPLIT_DIR / "val.parquet").isna().sum()
         assert report["imputed"]["val"] == {c: int(n) for c, n in val_nulls.items() if n}
-        assert set(report["imputed"]["val"]) == {"bill_depth_mm", "island"}
+        assert {"bill_depth_mm", "island"} <= set(report["imputed"]["val"])
         for name in io.SPLITS:
             table = io.read_table(io.ENCODED_DIR / f"{name}.parquet")
             assert not table.isna().any().any()

@@ -1,0 +1,57 @@
+"""How big the configured model is, without torch: the numbers `validate` sizes the data against.
+
+They must equal what `train` builds: tests compare `mlp_parameter_count` with
+`pipeline.model.count_parameters(MLP(...))` and `encoded_width` with the features `encode` fits.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Collection
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+# Trainable values per unit of a hidden layer that a normalization layer adds (its scale and shift).
+NORMALIZATION_PARAMS = {"none": 0, "batch": 2, "layer": 2}
+
+
+def mlp_parameter_count(
+    in_features: int, hidden: list[int], out_features: int, normalization: str = "none"
+) -> int:
+    """Weights and biases of every Linear layer, plus 2 per hidden unit for batch/layer norm."""
+    if normalization not in NORMALIZATION_PARAMS:
+        raise ValueError(f"unknown normalization {normalization!r}")
+    widths = [in_features, *hidden, out_features]
+    linear = sum(a * b + b for a, b in itertools.pairwise(widths))
+    return linear + NORMALIZATION_PARAMS[normalization] * sum(hidden)
+
+
+def is_numeric_feature(values: pd.Series) -> bool:
+    """Numeric columns are scaled as numbers; everything else (booleans too) is one-hot encoded."""
+    return ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values)
+
+
+def encoded_width(
+    df: pd.DataFrame,
+    target: str,
+    ordinal: Collection[str] = (),
+    exclude: Collection[str] = (),
+) -> int:
+    """Input width `encode` gives this table: 1 per numeric feature and per `ordinal` column,
+    1 per category for every other (one-hot) column; `exclude` names non-features (a group)."""
+    width = 0
+    for column in df.columns:
+        if column == target or column in exclude:
+            continue
+        values = df[column]
+        if is_numeric_feature(values) or column in ordinal:
+            width += 1
+        else:
+            width += int(values.astype(str).nunique(dropna=False))
+    return width
+
+
+def output_width(task: str, n_classes: int) -> int:
+    """1 logit for binary, one per class for multiclass, 1 value for regression."""
+    return n_classes if task == "multiclass" else 1
