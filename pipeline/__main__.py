@@ -1,5 +1,6 @@
 """Command line: `python -m pipeline <stage>` runs one DVC stage; `summary` prints the results;
-`schema --infer` drafts the table's schema file.
+`schema --infer` drafts the table's schema file; `predict` applies the trained pipeline to new
+rows.
 
 Params are loaded and validated once here; a bad param or bad data ends the command with a
 one-line-per-problem message on stderr and exit status 1. No artifact is left half-written; a
@@ -62,15 +63,25 @@ def schema_command(data_path: str, infer: bool, force: bool) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
     parser.add_argument("--params", default=str(PARAMS_FILE), help="params file (params.yaml)")
-    parser.add_argument("command", choices=[*STAGES, "summary", "schema"])
-    parser.add_argument(
-        "--infer", action="store_true", help="schema: draft <stem>.schema.yaml from data.path"
-    )
-    parser.add_argument("--force", action="store_true", help="schema --infer: replace the file")
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for stage in STAGES:
+        commands.add_parser(stage, help=f"run the {stage} stage (as dvc.yaml does)")
+    commands.add_parser("summary", help="print test metrics and where the reports are")
+    schema = commands.add_parser("schema", help="check or draft the table's schema file")
+    schema.add_argument("--infer", action="store_true", help="draft <stem>.schema.yaml")
+    schema.add_argument("--force", action="store_true", help="with --infer: replace the file")
+    predict = commands.add_parser("predict", help="predict new rows with the trained pipeline")
+    predict.add_argument("--input", required=True, help="table to predict (.csv or .parquet)")
+    predict.add_argument("--output", required=True, help="CSV to write, one row per input row")
+    predict.add_argument("--id-column", help="input column to copy into the output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "summary":
             summary()
@@ -78,8 +89,15 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         if args.command == "schema":
             schema_command(params.data.path, args.infer, args.force)
-            return 0
-        importlib.import_module(STAGES[args.command]).run(params)
+        elif args.command == "predict":
+            import torch
+
+            from pipeline.predict import run_predict
+
+            torch.set_num_threads(params.train.threads)
+            run_predict(args.input, args.output, args.id_column)
+        else:
+            importlib.import_module(STAGES[args.command]).run(params)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

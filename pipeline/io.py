@@ -22,6 +22,7 @@ from pipeline.errors import PipelineError
 # Artifacts, relative to the project root (DVC runs stages there). dvc.yaml names the same paths.
 VALIDATED = Path("data/validated.parquet")
 VALIDATION_REPORT = Path("reports/validation.json")
+CLEANING = Path("models/preprocess/cleaning.json")  # the cleaning rules, for predict
 SPLIT_DIR = Path("data/split")
 FOLDS = SPLIT_DIR / "folds.parquet"  # kfold only: the non-test rows with their fold
 SPLIT_REPORT = Path("reports/split.json")
@@ -106,20 +107,20 @@ def read_table(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path, engine="pyarrow")
 
 
-def read_raw(path: str | Path) -> pd.DataFrame:
+def read_raw(path: str | Path, key: str = "data.path") -> pd.DataFrame:
     """Read the user's table (CSV or Parquet); the index becomes the data-row number."""
     path = Path(path)
     if not path.exists():
-        raise PipelineError(f"data.path: {str(path)!r} does not exist")
+        raise PipelineError(f"{key}: {str(path)!r} does not exist")
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise PipelineError(
-            f"data.path: {str(path)!r} has suffix {suffix!r}; allowed: .csv, .parquet, .pq"
+            f"{key}: {str(path)!r} has suffix {suffix!r}; allowed: .csv, .parquet, .pq"
         )
     try:
         df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path, engine="pyarrow")
     except (ValueError, OSError) as exc:  # pandas' EmptyDataError/ParserError, pyarrow errors
-        raise PipelineError(f"data.path: cannot read {str(path)!r}: {exc}") from None
+        raise PipelineError(f"{key}: cannot read {str(path)!r}: {exc}") from None
     df = df.reset_index(drop=True)
     df.index.name = ROW
     return df

@@ -718,6 +718,15 @@ def failure_message(result: dict[str, Any]) -> str:
     return "\n".join([head, *(f"  {line}" for line in _failure_lines(failed))])
 
 
+def cleaning_rules(schema: TableSchema, params: Params) -> dict[str, Any]:
+    """What `predict` must apply to new rows the way it was applied here (saved as JSON)."""
+    return {
+        "target": params.data.target,
+        "missing": params.clean.missing,
+        "schema": schema.model_dump(mode="json"),
+    }
+
+
 def run(params: Params) -> None:
     path = Path(params.data.path)
     schema, schema_file = load_schema(path)
@@ -729,8 +738,10 @@ def run(params: Params) -> None:
     io.write_json(result, io.VALIDATION_REPORT)
     io.write_text(render_markdown(result), io.VALIDATION_REPORT.with_suffix(".md"))
     if clean is None:
-        io.VALIDATED.unlink(missing_ok=True)  # a table from an earlier run must not look valid
+        for stale in (io.VALIDATED, io.CLEANING):  # an earlier run's must not look valid
+            stale.unlink(missing_ok=True)
         raise PipelineError(failure_message(result))
+    io.write_json(cleaning_rules(schema, params), io.CLEANING)
     io.write_table(clean, io.VALIDATED)
     warned = [r for r in result["rules"] if not r["passed"]]
     for line in _failure_lines(warned):
