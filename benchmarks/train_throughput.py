@@ -97,13 +97,20 @@ def sklearn_mlp(train: Tensors, val: Tensors, batch: int, epochs: int) -> None:
         clf.fit(train.x.numpy(), train.y.numpy())
 
 
-def samples_per_second(run: Callable[[], None], rows: int, epochs: int, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return rows * epochs / statistics.median(times)
+def interleaved_rates(
+    loops: dict[str, Callable[[], None]], samples: int, repeats: int
+) -> dict[str, float]:
+    """Median samples/s per loop. Each repeat runs every loop once, in an order rotated per
+    repeat, so slow drift of a shared machine does not favour whichever loop runs first."""
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    names = list(loops)
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.perf_counter()
+            loops[name]()
+            times[name].append(time.perf_counter() - started)
+    return {name: samples / statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -133,13 +140,12 @@ def main() -> None:
         loop(small, val, 256, 1)
     results: dict[tuple[str, int], float] = {}
     for batch in args.batches:
-        for name, loop in loops.items():
-            rate = samples_per_second(
-                lambda loop=loop, batch=batch: loop(train, val, batch, args.epochs),
-                args.rows,
-                args.epochs,
-                args.repeats,
-            )
+        bound = {
+            name: (lambda loop=loop, batch=batch: loop(train, val, batch, args.epochs))
+            for name, loop in loops.items()
+        }
+        rates = interleaved_rates(bound, args.rows * args.epochs, args.repeats)
+        for name, rate in rates.items():
             results[name, batch] = rate
             print(f"batch {batch:>5}  {name:<20} {rate:>12,.0f} samples/s")
     b = 256 if 256 in args.batches else args.batches[0]
