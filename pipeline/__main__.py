@@ -25,6 +25,7 @@ STAGES = {
     "encode": "pipeline.encode",
     "train": "pipeline.train",
     "evaluate": "pipeline.evaluate",
+    "cv": "pipeline.cv",
 }
 
 

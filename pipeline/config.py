@@ -176,6 +176,10 @@ class EvaluateParams(Section):
     baselines: BaselineParams = BaselineParams()
 
 
+class CvParams(Section):
+    enabled: bool = False
+
+
 class Params(Section):
     seed: Annotated[int, Field(ge=0)] = 42
     data: DataParams = DataParams()
@@ -187,6 +191,7 @@ class Params(Section):
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    cv: CvParams = CvParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
