@@ -238,7 +238,7 @@ def search(
             last = line
         if len(done) == len(names):
             break
-        time.sleep(2)
+        time.sleep(1)
     if failed:
         raise PipelineError(
             f"search: {len(failed)} trial(s) failed: {failed}; see `dvc queue logs <name>`"
