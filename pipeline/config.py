@@ -288,6 +288,14 @@ ParamsLoader.add_implicit_resolver(
 )
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: what is wrong and where (its own text spans several)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def load_params(path: Path | str = PARAMS_FILE) -> Params:
     """Read and validate params.yaml; raise PipelineError with one line per problem."""
     path = Path(path)
@@ -296,7 +304,7 @@ def load_params(path: Path | str = PARAMS_FILE) -> Params:
     except FileNotFoundError as exc:
         raise PipelineError(f"{path}: not found (run from the project root)") from exc
     except yaml.YAMLError as exc:
-        raise PipelineError(f"{path}: not valid YAML: {exc}") from exc
+        raise PipelineError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return parse_params(raw, source=str(path))
