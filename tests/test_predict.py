@@ -152,7 +152,7 @@ def test_regression_round_trip_in_original_units(tmp_path, monkeypatch):
 
 
 def test_written_csv_escapes_formulas_and_keeps_probabilities_numeric(penguins, tmp_path):
-    rows = pd.read_csv("data/raw/penguins.csv").head(4)
+    rows = pd.read_csv("data/raw/penguins.csv").dropna().head(4)
     rows.insert(0, "tag", ["=1+2", "@SUM(A1)", "-3.5", "+cmd|' /C calc'!A0"])
     rows.to_csv(tmp_path / "in.csv", index=False)
     run_predict(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), id_column="tag")
