@@ -7,11 +7,20 @@ the bad value, what is allowed and, for typos, the closest valid key.
 from __future__ import annotations
 
 import difflib
+import posixpath
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from pipeline.errors import PipelineError
 
@@ -21,14 +30,33 @@ Task = Literal["auto", "binary", "multiclass", "regression"]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 
 
-class Section(BaseModel):
-    """Base for every params section: no unknown keys, no silent coercion of strings."""
+def _inside_project(value: str) -> str:
+    """A relative path must not climb out of the project; an absolute one is taken as meant."""
+    if value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
+        return value
+    normal = posixpath.normpath(value.replace("\\", "/"))
+    if normal == ".." or normal.startswith("../"):
+        raise ValueError(
+            "a relative path must stay inside the project folder; "
+            "give an absolute path to read a file elsewhere"
+        )
+    return value
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+# A file path from params: relative to the project root and kept inside it, or absolute.
+ProjectPath = Annotated[str, Field(min_length=1), AfterValidator(_inside_project)]
+
+
+class Section(BaseModel):
+    """Base for every params section: no unknown keys, no silent coercion (strict: a quoted
+    '5' is not an int, true is not 1, 1 is not true; an int is accepted where a float is;
+    no inf or nan)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class DataParams(Section):
-    path: str = "data/raw/penguins.csv"
+    path: ProjectPath = "data/raw/penguins.csv"
     target: str = "species"
     task: Task = "auto"
 
@@ -132,6 +160,15 @@ class SchedulerParams(Section):
     min_lr: Annotated[float, Field(ge=0)] = 0.0
 
 
+# The scheduler keys each train.scheduler.name reads (a key set for another is warned about).
+SCHEDULER_KEYS = {
+    "none": {"name"},
+    "step": {"name", "step_size", "gamma"},
+    "exponential": {"name", "gamma"},
+    "cosine": {"name", "min_lr"},
+    "plateau": {"name", "factor", "patience", "min_lr"},
+}
+
 Monitor = Literal["val_loss", "val_accuracy", "val_rmse", "val_mae"]
 
 
@@ -164,6 +201,31 @@ class TrainParams(Section):
     resume: Literal["auto", "never"] = "auto"
     progress: bool = True
 
+    def warnings(self) -> list[str]:
+        """Settings that are valid but do nothing, or likely not what was meant."""
+        found = []
+        if self.early_stopping and self.patience >= self.epochs:
+            found.append(
+                f"train.patience ({self.patience}) >= train.epochs ({self.epochs}): early "
+                f"stopping can never trigger; lower train.patience or raise train.epochs"
+            )
+        used = SCHEDULER_KEYS[self.scheduler.name]
+        uses = ", ".join(sorted(used - {"name"})) or "none of them"
+        defaults = SchedulerParams()
+        for key in SchedulerParams.model_fields:
+            if key not in used and getattr(self.scheduler, key) != getattr(defaults, key):
+                found.append(
+                    f"train.scheduler.{key} is set ({getattr(self.scheduler, key)!r}) but "
+                    f"train.scheduler.name {self.scheduler.name!r} does not use it (it uses "
+                    f"{uses})"
+                )
+        if self.optimizer in ("adam", "adamw") and self.momentum != TrainParams().momentum:
+            found.append(
+                f"train.momentum is set ({self.momentum!r}) but train.optimizer "
+                f"{self.optimizer!r} does not use it (sgd and rmsprop do)"
+            )
+        return found
+
 
 class BaselineParams(Section):
     majority: bool = True
@@ -193,7 +255,9 @@ class Params(Section):
     evaluate: EvaluateParams = EvaluateParams()
     cv: CvParams = CvParams()
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True
+    )
 
 
 # Names people reach for that mean one of ours; used only to suggest the right key.
@@ -210,15 +274,42 @@ _SYNONYMS = {
 }
 
 
+class ParamsLoader(yaml.SafeLoader):
+    """yaml's SafeLoader (plain data only: no Python objects), reading `1e-3` as a number as
+    YAML 1.2 and DVC's `-S` do, where PyYAML (YAML 1.1) would make it the string '1e-3'."""
+
+
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: what is wrong and where (its own text spans several)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def load_params(path: Path | str = PARAMS_FILE) -> Params:
     """Read and validate params.yaml; raise PipelineError with one line per problem."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=ParamsLoader) or {}  # a SafeLoader
     except FileNotFoundError as exc:
         raise PipelineError(f"{path}: not found (run from the project root)") from exc
     except yaml.YAMLError as exc:
-        raise PipelineError(f"{path}: not valid YAML: {exc}") from exc
+        raise PipelineError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return parse_params(raw, source=str(path))
@@ -273,8 +364,11 @@ def _describe(err: Any) -> str:
         return f"{key}: {value!r} is not allowed; allowed values: {allowed}"
     if kind == "string_pattern_mismatch":
         return f"{key}: {value!r} is not allowed; allowed values: {_field_help(loc)}"
-    if kind == "value_error":  # raised by our own cross-field rules: the message is complete
-        return err["msg"].removeprefix("Value error, ")
+    if kind == "value_error":
+        message = err["msg"].removeprefix("Value error, ")
+        if _section_model(loc) is not None:  # a section's cross-field rule: the message is whole
+            return message
+        return f"{key}: {value!r} is not allowed: {message}"
     return f"{key}: {value!r} is invalid: {err['msg'][0].lower()}{err['msg'][1:]}"
 
 

@@ -21,6 +21,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 from pipeline import io
 from pipeline.config import EvaluateParams, Params, load_params
 from pipeline.encode import LABEL, decode_values
+from pipeline.errors import PipelineError
 from pipeline.model import MLP, outputs_to_predictions
 from pipeline.plots import plot_tables, render_pngs
 
@@ -36,7 +37,17 @@ HEADLINE = {
 def load_model(card: dict[str, Any]) -> MLP:
     """Rebuild the network from model.json and its safetensors weights (no code executed)."""
     model = MLP.from_spec(card["architecture"])
-    model.load_state_dict(load_file(str(io.MODEL_CARD.parent / card["weights"])))
+    weights = io.MODEL_CARD.parent / card["weights"]
+    try:
+        state = load_file(str(weights))
+    except FileNotFoundError:
+        raise PipelineError(f"missing input {str(weights)!r}: run `dvc repro` to train") from None
+    except Exception as exc:  # safetensors reads tensors only; anything else is refused
+        raise PipelineError(
+            f"{str(weights)!r} is not a safetensors file ({type(exc).__name__}); it is "
+            f"refused, not loaded: rebuild it with `dvc repro --force train`"
+        ) from None
+    model.load_state_dict(state)
     return model.eval()
 
 
@@ -216,7 +227,7 @@ def run(params: Params) -> None:
     plot_data = plot_tables(actual(tables["test"], card), predictions["test"], card)
     with io.atomic_dir(io.PLOTS_DIR) as out:
         for name, table in plot_data.items():
-            table.to_csv(out / name, index=False)
+            io.write_csv(table, out / name)
         pngs = render_pngs(plot_data, history, card, out, params.evaluate.dpi)
     io.write_json(metrics, io.METRICS)
     io.write_json(diagnosis, io.DIAGNOSIS)

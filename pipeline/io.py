@@ -7,6 +7,7 @@ stage never leaves a half-written file (or folder) that DVC could cache.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -53,34 +54,91 @@ os.umask(_UMASK)  # ... and put it back; temp files get the modes a plain open()
 ROW = "_row"  # index name: the row's position among the data rows of the input file (0-based)
 
 
+def _clear_leftovers(path: Path) -> None:
+    """Remove temporaries a killed earlier write of `path` left beside it (only one stage
+    writes a given path, so any that exist are stale)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+def _write_error(path: Path, exc: OSError) -> PipelineError:
+    reason = exc.strerror or str(exc)
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+    return PipelineError(
+        f"cannot write {str(path)!r}: {reason}{where}; the previous version (if any) is "
+        f"left as it was"
+    )
+
+
+def _is_ours(exc: OSError, path: Path) -> bool:
+    """An OSError about writing `path` (its folders, its temporaries), not about an input."""
+    if exc.filename is None:  # e.g. no space left, raised by a write
+        return True
+    where = Path(os.fsdecode(exc.filename))
+    return (
+        where == path
+        or where in path.parents
+        or where.name.startswith(f".{path.name}.")
+        or any(p.name.startswith(f".{path.name}.") for p in where.parents)
+    )
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A failed write (read-only folder, disk full) is a PipelineError naming `path`."""
+    path = Path(path)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _clear_leftovers(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        if _is_ours(exc, path):
+            raise _write_error(path, exc) from None
+        raise
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a temporary folder; it replaces `path` as a whole only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes owner-only folders
+    """Yield a temporary folder; it replaces `path` as a whole only if the block succeeds.
+
+    The old folder is renamed aside before the new one is renamed in, so at every instant
+    `path` is the old folder, absent, or the new one (never a half-deleted old one)."""
+    path = Path(path)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _clear_leftovers(path)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes owner-only folders
         yield tmp
+        old = None
         if path.exists():
-            shutil.rmtree(path)
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+            os.replace(path, old / path.name)
         os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        if _is_ours(exc, path):
+            raise _write_error(path, exc) from None
+        raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text(text: str, path: Path) -> None:
@@ -94,7 +152,43 @@ def write_json(obj: Any, path: Path) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """Read an artifact's JSON; damaged or foreign content is a PipelineError naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PipelineError(
+            f"{str(path)!r} is not valid JSON ({type(exc).__name__}); rebuild it with "
+            f"`dvc repro --force <stage that writes it>`"
+        ) from None
+
+
+def escape_formula(value: Any) -> Any:
+    """Defuse a text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first):
+    prefix it with a quote. Numbers, and text that is just a number ('-1.5'), are kept."""
+    if not isinstance(value, str) or not value or value[0] not in _FORMULA_START:
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """CSV for people and spreadsheets: text cells escaped (see `escape_formula`), numeric
+    columns untouched, written atomically."""
+    safe = df.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]) and not pd.api.types.is_bool_dtype(
+            safe[column]
+        ):
+            safe[column] = safe[column].map(escape_formula, na_action="ignore")
+    safe.columns = [escape_formula(str(c)) for c in safe.columns]
+    with atomic_path(path) as tmp:
+        safe.to_csv(tmp, index=False)
 
 
 def write_table(df: pd.DataFrame, path: Path) -> None:
@@ -107,7 +201,13 @@ def read_table(path: Path) -> pd.DataFrame:
     """Read an artifact written by an earlier stage."""
     if not Path(path).exists():
         raise PipelineError(f"missing input {str(path)!r}: run `dvc repro` to build it first")
-    return pd.read_parquet(path, engine="pyarrow")
+    try:
+        return pd.read_parquet(path, engine="pyarrow")
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise PipelineError(
+            f"{str(path)!r} is not a readable Parquet table ({type(exc).__name__}); rebuild it "
+            f"with `dvc repro --force <stage that writes it>`"
+        ) from None
 
 
 def read_raw(path: str | Path, key: str = "data.path") -> pd.DataFrame:

@@ -146,8 +146,7 @@ def run_predict(input_path: str, output_path: str, id_column: str | None = None)
         io.read_json(io.ENCODER),
     )
     out = predictions_frame(raw, features, skipped, card, id_column)
-    with io.atomic_path(Path(output_path)) as tmp:
-        out.to_csv(tmp, index=False)
+    io.write_csv(out, Path(output_path))  # text cells escaped: no formulas in a spreadsheet
     for column, count in unseen.items():
         print(
             f"predict: {count} row(s) with a category of {column!r} unseen in training "

@@ -16,6 +16,7 @@ import yaml
 from pandas.api import types as ptypes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline.config import yaml_problem
 from pipeline.errors import PipelineError
 
 
@@ -85,7 +86,7 @@ def load_schema(data_path: str | Path) -> tuple[TableSchema, Path | None]:
         raw = yaml.safe_load(path.read_text()) or {}
         return TableSchema.model_validate(raw), path
     except yaml.YAMLError as exc:
-        raise PipelineError(f"{path}: not valid YAML: {exc}") from exc
+        raise PipelineError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -357,8 +358,16 @@ class Checkpoint:
     def load(self) -> dict[str, Any] | None:
         if not self.path.exists():
             return None
-        saved = torch.load(self.path, weights_only=True, map_location="cpu")
-        if saved.get("fingerprint") != self.fingerprint:
+        try:
+            saved = torch.load(self.path, weights_only=True, map_location="cpu")
+        except Exception as exc:  # not ours, damaged, or a pickle wanting code: never run it
+            print(
+                f"train: ignoring {self.path} (not a checkpoint that can be read as plain "
+                f"data: {type(exc).__name__}); starting over",
+                file=sys.stderr,
+            )
+            return None
+        if not isinstance(saved, dict) or saved.get("fingerprint") != self.fingerprint:
             print(f"train: ignoring {self.path} (it belongs to other params or data)")
             return None
         return saved["state"]
@@ -437,12 +446,23 @@ def run(params: Params) -> None:
 
     torch.set_num_threads(params.train.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    device = resolve_device(params.train.device)
+    device = resolve_device(params.train.device)  # before any work: a clear message, not torch's
+    for warning in params.train.warnings():
+        print(f"train: warning: {warning}", file=sys.stderr)
     encoder = io.read_json(io.ENCODER)
     task = encoder["task"]
     check_options(params, task)
     inputs = [io.ENCODER, io.ENCODED_DIR / "train.parquet", io.ENCODED_DIR / "val.parquet"]
     train = Tensors.from_table(io.read_table(inputs[1]), task, device)
+    batch_size = params.train.batch_size
+    if batch_size != "full" and batch_size > len(train.y):
+        # Not an error: the same params must work on a smaller table (data.path is the only
+        # switch); a batch larger than the split is the whole split, as `full` would be.
+        print(
+            f"train: warning: train.batch_size {batch_size} is larger than the "
+            f"{len(train.y)} train rows; each epoch is one full batch (as batch_size: full)",
+            file=sys.stderr,
+        )
     val = Tensors.from_table(io.read_table(inputs[2]), task, device)
     n_classes = len(encoder["classes"]) if encoder["classes"] else None
     n_features = len(encoder["features"])

@@ -149,3 +149,15 @@ def test_regression_round_trip_in_original_units(tmp_path, monkeypatch):
     expected = evaluate.predict(evaluate.load_model(card), test, card)
     np.testing.assert_allclose(out.loc[test.index, "prediction"], expected, rtol=1e-6)
     assert abs(out["prediction"] - df["y"]).mean() < df["y"].std() / 2  # original units
+
+
+def test_written_csv_escapes_formulas_and_keeps_probabilities_numeric(penguins, tmp_path):
+    rows = pd.read_csv("data/raw/penguins.csv").dropna().head(4)
+    rows.insert(0, "tag", ["=1+2", "@SUM(A1)", "-3.5", "+cmd|' /C calc'!A0"])
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    run_predict(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), id_column="tag")
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert list(written["tag"]) == ["'=1+2", "'@SUM(A1)", "-3.5", "'+cmd|' /C calc'!A0"]
+    probas = written.filter(like="proba_")
+    assert all(pd.api.types.is_float_dtype(t) for t in probas.dtypes)
+    assert (probas.sum(axis=1) - 1).abs().max() < 1e-5

@@ -97,3 +97,23 @@ def test_stage_trains_on_cuda(encoded):
     train.run(params)
     card = json.loads(io.MODEL_CARD.read_text())
     assert card["best"]["val_accuracy"] >= 0.9
+
+
+def test_stage_warns_but_trains_with_settings_that_do_nothing(encoded, capsys):
+    params = parse_params(
+        {
+            "train": {
+                **FAST,
+                "epochs": 5,
+                "patience": 5,
+                "batch_size": 5000,
+                "scheduler": {"step_size": 3},
+            }
+        }
+    )
+    train.run(params)
+    err = capsys.readouterr().err
+    assert "train.patience (5) >= train.epochs (5)" in err
+    assert "train.scheduler.step_size is set (3) but train.scheduler.name 'none'" in err
+    assert "train.batch_size 5000 is larger than the 266 train rows" in err
+    assert io.MODEL_WEIGHTS.exists()
