@@ -1,6 +1,7 @@
 """Command line: `python -m pipeline <stage>` runs one DVC stage; `summary` prints the results;
 `schema --infer` drafts the table's schema file; `predict` applies the trained pipeline to new
-rows.
+rows; `search` queues random-search experiments, `best` ranks them on a validation metric, and
+`compare` writes reports/compare.md against another revision.
 
 Params are loaded and validated once here; a bad param or bad data ends the command with a
 one-line-per-problem message on stderr and exit status 1. No artifact is left half-written; a
@@ -25,6 +26,7 @@ STAGES = {
     "encode": "pipeline.encode",
     "train": "pipeline.train",
     "evaluate": "pipeline.evaluate",
+    "cv": "pipeline.cv",
 }
 
 
@@ -77,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", required=True, help="table to predict (.csv or .parquet)")
     predict.add_argument("--output", required=True, help="CSV to write, one row per input row")
     predict.add_argument("--id-column", help="input column to copy into the output")
+    search = commands.add_parser("search", help="queue seeded random-search DVC experiments")
+    search.add_argument("--trials", type=int, required=True, help="experiments to queue")
+    search.add_argument("--space", default="search.yaml", help="space file (search.yaml)")
+    search.add_argument("--jobs", type=int, default=1, help="with --run: parallel workers")
+    search.add_argument("--run", action="store_true", help="start the queue and wait for it")
+    best = commands.add_parser("best", help="rank experiments by a validation metric")
+    best.add_argument("--metric", help="val.<name> or cv.val.<name>.mean (default: headline)")
+    best.add_argument("--apply", action="store_true", help="apply the winner to the workspace")
+    compare = commands.add_parser("compare", help="write reports/compare.md against a revision")
+    compare.add_argument("--rev", default="main", help="git revision to compare with (main)")
     return parser
 
 
@@ -86,7 +98,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "summary":
             summary()
             return 0
+        if args.command == "search":
+            from pathlib import Path
+
+            from pipeline.experiments import search
+
+            search(args.trials, Path(args.space), args.jobs, args.run, Path(args.params))
+            return 0
+        if args.command == "best":
+            from pipeline.experiments import best
+
+            best(args.metric, args.apply)
+            return 0
         params = load_params(args.params)
+        if args.command == "compare":
+            from pipeline.compare import compare
+
+            compare(args.rev, params)
+            return 0
         if args.command == "schema":
             schema_command(params.data.path, args.infer, args.force)
         elif args.command == "predict":

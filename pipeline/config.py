@@ -238,6 +238,10 @@ class EvaluateParams(Section):
     baselines: BaselineParams = BaselineParams()
 
 
+class CvParams(Section):
+    enabled: bool = False
+
+
 class Params(Section):
     seed: Annotated[int, Field(ge=0)] = 42
     data: DataParams = DataParams()
@@ -249,6 +253,7 @@ class Params(Section):
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    cv: CvParams = CvParams()
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True

@@ -43,6 +43,9 @@ METRICS = Path("reports/metrics.json")
 DIAGNOSIS = Path("reports/diagnosis.json")
 PLOTS_DIR = Path("reports/plots")
 REPORT = Path("reports/report.md")
+CV_REPORT = Path("reports/cv.json")
+COMPARE_REPORT = Path("reports/compare.md")  # `pipeline compare`: not a DVC output
+COMPARE_CURVES = Path("reports/compare_curves.png")
 
 SPLITS = ("train", "val", "test")
 

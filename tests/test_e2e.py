@@ -13,7 +13,8 @@ from .conftest import Project, _copy_project, binary_table, regression_table
 
 pytestmark = pytest.mark.e2e
 
-ALL_STAGES = ["validate", "split", "fit_scaler", "encode", "train", "evaluate"]
+# cv is opt-in (cv.enabled); disabled, it still runs (~1 s) and writes {"enabled": false}
+ALL_STAGES = ["validate", "split", "fit_scaler", "encode", "train", "evaluate", "cv"]
 
 
 CACHED = [
@@ -75,7 +76,7 @@ def test_forced_repro_is_byte_identical(built):
 def test_training_param_reruns_only_train_and_evaluate(built):
     project, _ = built
     result = project.dvc("exp", "run", "-S", "train.lr=0.005")
-    assert result.ran == ["train", "evaluate"]
+    assert result.ran == ["train", "evaluate", "cv"]
 
 
 def test_split_param_reruns_split_and_everything_after(built):
@@ -84,7 +85,7 @@ def test_split_param_reruns_split_and_everything_after(built):
     result = project.dvc(
         "exp", "run", "-S", "split.train=0.7", "-S", "split.val=0.15", "-S", "split.test=0.15"
     )
-    assert result.ran == ["validate", "split", "fit_scaler", "encode", "train", "evaluate"]
+    assert result.ran == ALL_STAGES
 
 
 def test_model_size_reruns_validate_but_not_the_preprocessing(built):
@@ -92,13 +93,13 @@ def test_model_size_reruns_validate_but_not_the_preprocessing(built):
     preprocessing stages are skipped."""
     project, _ = built
     result = project.dvc("exp", "run", "-S", "model.hidden=[8]")
-    assert result.ran == ["validate", "train", "evaluate"]
+    assert result.ran == ["validate", "train", "evaluate", "cv"]
 
 
 def test_scale_param_reruns_from_fit_scaler(built):
     project, _ = built
     result = project.dvc("exp", "run", "-S", "scale.method=minmax")
-    assert result.ran == ["fit_scaler", "encode", "train", "evaluate"]
+    assert result.ran == ["fit_scaler", "encode", "train", "evaluate", "cv"]
 
 
 def test_kfold_with_oversampling_reruns_from_split_and_writes_the_folds(built):
@@ -107,7 +108,7 @@ def test_kfold_with_oversampling_reruns_from_split_and_writes_the_folds(built):
     assert preview.count("→ |") == 26  # header + 25 rows
     result = project.dvc("exp", "run", "-S", "split.scheme=kfold", "-S", "split.oversample=random")
     # validate reruns too: with k folds every class needs at least k rows (its class floor)
-    assert result.ran == ["validate", "split", "fit_scaler", "encode", "train", "evaluate"]
+    assert result.ran == ALL_STAGES
     report = json.loads((project.path / "reports/split.json").read_text())
     assert report["scheme"] == "kfold" and len(report["folds"]["rows"]) == 5
     after = report["oversampling"]["after"]

@@ -1,0 +1,366 @@
+"""Experiments: `search` queues seeded random trials as DVC experiments; `best` ranks them.
+
+`search` reads a space file (search.yaml): per params key a log-uniform, uniform or choice
+distribution. Keys and every value a trial draws are checked against the typed params before
+anything is queued; each trial becomes `dvc exp run --queue -S key=value ...`, and `--run`
+starts the queue and waits, printing progress.
+
+`best` ranks the experiments of the current commit (`dvc exp show --json`) by a validation
+metric, never a test metric, and with `--apply` applies the winner (`dvc exp apply`); its test
+metrics are then printed once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from pipeline import io
+from pipeline.config import PARAMS_FILE, _closest, _fields_at, _section_model, parse_params
+from pipeline.errors import PipelineError
+
+SPACE_FILE = Path("search.yaml")
+KINDS = ("log_uniform", "uniform", "choice")
+# Metrics where lower is better; every other metric is better higher.
+LOWER_IS_BETTER = {"log_loss", "rmse", "mae", "loss", "std"}
+
+
+def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the dvc beside this interpreter (or on PATH); a failure becomes a PipelineError."""
+    exe = shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
+    proc = subprocess.run([exe, *args], text=True, capture_output=True)
+    if check and proc.returncode != 0:
+        raise PipelineError(
+            f"`dvc {' '.join(args)}` failed:\n{(proc.stderr or proc.stdout).strip()}"
+        )
+    return proc
+
+
+# ---------------------------------------------------------------- the space and its draws
+
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str  # params key, e.g. train.lr
+    kind: str  # log_uniform | uniform | choice
+    values: tuple[Any, ...]  # (low, high) or the choices
+
+
+def _check_key(key: str, where: str) -> None:
+    parts = key.split(".")
+    if parts[-1] not in _fields_at(parts[:-1]) or _section_model(parts) is not None:
+        hint = _closest(parts) if _section_model(parts[:-1]) is not None else None
+        what = "a section, not a value" if _section_model(parts) is not None else "not a param"
+        suggestion = f" Did you mean '{hint}'?" if hint else ""
+        raise PipelineError(f"{where}: space.{key}: {what} of params.yaml.{suggestion}")
+
+
+def parse_space(raw: Any, base: dict[str, Any], where: str = str(SPACE_FILE)) -> list[Dimension]:
+    """The space's dimensions, each key and every value it can take checked against `base`
+    (the params.yaml mapping) through the typed params."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("space"), dict) or not raw["space"]:
+        raise PipelineError(f"{where}: expected a mapping with a non-empty `space:` mapping")
+    unknown = set(raw) - {"seed", "space"}
+    if unknown:
+        raise PipelineError(
+            f"{where}: unknown top-level key(s) {sorted(unknown)}; allowed: seed, space"
+        )
+    dims = []
+    for key, spec in raw["space"].items():
+        _check_key(str(key), where)
+        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in KINDS:
+            raise PipelineError(
+                f"{where}: space.{key}: expected exactly one of {', '.join(KINDS)}, "
+                f"e.g. {{log_uniform: [0.0001, 0.1]}}; got {spec!r}"
+            )
+        kind, values = next(iter(spec.items()))
+        if kind == "choice":
+            if not isinstance(values, list) or not values:
+                raise PipelineError(f"{where}: space.{key}.choice: expected a non-empty list")
+        else:
+            ok = (
+                isinstance(values, list)
+                and len(values) == 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+                and values[0] < values[1]
+            )
+            if not ok:
+                raise PipelineError(
+                    f"{where}: space.{key}.{kind}: expected [low, high] numbers with low < high, "
+                    f"got {values!r}"
+                )
+            if kind == "log_uniform" and values[0] <= 0:
+                raise PipelineError(f"{where}: space.{key}.log_uniform: low must be > 0")
+        dim = Dimension(str(key), kind, tuple(values))
+        for value in dim.values:  # the bounds / every choice must be a valid param value
+            check_trial({dim.key: value}, base, f"{where}: space.{key}")
+        dims.append(dim)
+    return dims
+
+
+def _set(params: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    out = json.loads(json.dumps(params))  # deep copy of plain YAML data
+    *parents, leaf = key.split(".")
+    node = out
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return out
+
+
+def check_trial(trial: dict[str, Any], base: dict[str, Any], where: str) -> None:
+    params = base
+    for key, value in trial.items():
+        params = _set(params, key, value)
+    parse_params(params, source=where)
+
+
+def _round(value: float, low: float, high: float) -> float:
+    """4 significant digits (readable in `dvc exp show`), kept within [low, high]."""
+    return min(max(float(f"{value:.4g}"), low), high)
+
+
+def sample(dims: list[Dimension], trials: int, seed: int) -> list[dict[str, Any]]:
+    """`trials` seeded draws: one value per dimension each."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(trials):
+        trial: dict[str, Any] = {}
+        for dim in dims:
+            if dim.kind == "choice":
+                trial[dim.key] = dim.values[int(rng.integers(len(dim.values)))]
+            else:
+                low, high = dim.values
+                if dim.kind == "log_uniform":
+                    value = math.exp(rng.uniform(math.log(low), math.log(high)))
+                else:
+                    value = rng.uniform(low, high)
+                trial[dim.key] = _round(value, low, high)
+        out.append(trial)
+    return out
+
+
+def set_args(trial: dict[str, Any]) -> list[str]:
+    """`-S key=value` arguments, values in YAML flow style as DVC parses them."""
+    args = []
+    for key, value in trial.items():
+        text = yaml.safe_dump(value, default_flow_style=True, width=math.inf).strip()
+        text = text.removesuffix("\n...").removesuffix("...").strip()
+        args += ["-S", f"{key}={text}"]
+    return args
+
+
+def load_space(path: Path, params_file: Path) -> tuple[list[Dimension], int]:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise PipelineError(f"search --space: {str(path)!r} not found") from None
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: not valid YAML: {exc}") from None
+    base = yaml.safe_load(params_file.read_text()) or {}
+    dims = parse_space(raw, base, str(path))
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise PipelineError(f"{path}: seed: expected an int >= 0, got {seed!r}")
+    return dims, seed
+
+
+def start_queue(jobs: int) -> None:
+    """`dvc queue start`; its output goes to a file, not a pipe: the worker it forks keeps its
+    output open, so a captured pipe would block until the whole queue has run."""
+    exe = shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
+    with tempfile.TemporaryFile("w+") as log:
+        code = subprocess.call([exe, "queue", "start", "-j", str(jobs)], stdout=log, stderr=log)
+        if code != 0:
+            log.seek(0)
+            raise PipelineError(f"`dvc queue start` failed:\n{log.read().strip()}")
+
+
+def queue_status(names: list[str]) -> dict[str, str]:
+    """Status (Queued / Running / Success / Failed ...) of the named queue tasks."""
+    out = dvc("queue", "status").stdout
+    status = {}
+    for line in out.splitlines():
+        cells = line.split()
+        if len(cells) >= 4 and cells[1] in names:
+            status[cells[1]] = cells[-1]
+    return status
+
+
+def search(
+    trials: int, space: Path, jobs: int, run: bool, params_file: Path = PARAMS_FILE
+) -> list[str]:
+    """Queue `trials` random trials; with `run`, run the queue and wait. Returns their names."""
+    if trials < 1:
+        raise PipelineError(f"search --trials: expected an int >= 1, got {trials}")
+    if jobs < 1:
+        raise PipelineError(f"search --jobs: expected an int >= 1, got {jobs}")
+    dims, seed = load_space(space, params_file)
+    base = yaml.safe_load(params_file.read_text()) or {}
+    draws = sample(dims, trials, seed)
+    for i, trial in enumerate(draws, 1):
+        check_trial(trial, base, f"{space}: trial {i}")
+    names = []
+    for i, trial in enumerate(draws, 1):
+        out = dvc("exp", "run", "--queue", *set_args(trial)).stdout
+        found = re.findall(r"Queued experiment '([^']+)'", out)
+        names += found
+        shown = " ".join(f"{k}={v}" for k, v in trial.items())
+        print(f"search: queued trial {i}/{trials} {found[0] if found else ''}: {shown}")
+    if not run:
+        print(
+            f"search: start them with `dvc queue start -j {jobs}`; "
+            f"rank them with `python -m pipeline best`"
+        )
+        return names
+    start_queue(jobs)
+    last = ""
+    while True:
+        status = queue_status(names)
+        done = [n for n in names if status.get(n) not in ("Queued", "Running", None)]
+        failed = [n for n in names if status.get(n) == "Failed"]
+        running = sum(status.get(n) == "Running" for n in names)
+        line = f"search: {len(done)}/{len(names)} done, {running} running, {len(failed)} failed"
+        if line != last:
+            print(line, flush=True)
+            last = line
+        if len(done) == len(names):
+            break
+        time.sleep(1)
+    if failed:
+        raise PipelineError(
+            f"search: {len(failed)} trial(s) failed: {failed}; see `dvc queue logs <name>`"
+        )
+    print("search: done; rank them with `python -m pipeline best`")
+    return names
+
+
+# ---------------------------------------------------------------- ranking
+
+
+@dataclass
+class Experiment:
+    name: str
+    rev: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+def _record(name: str, data: dict[str, Any]) -> Experiment:
+    params = flatten(((data.get("params") or {}).get("params.yaml") or {}).get("data") or {})
+    metrics: dict[str, Any] = {}
+    for path, content in (data.get("metrics") or {}).items():
+        prefix = "cv" if Path(path).name == io.CV_REPORT.name else ""
+        metrics.update(flatten((content or {}).get("data") or {}, prefix))
+    return Experiment(name, data.get("rev", ""), params, metrics)
+
+
+def experiments_from_show(show: list[dict[str, Any]]) -> list[Experiment]:
+    """The experiments (not the workspace or baseline commits) in `dvc exp show --json`."""
+    found = []
+    for baseline in show:
+        for exp in baseline.get("experiments") or []:
+            state = (exp.get("executor") or {}).get("state")
+            tip = (exp.get("revs") or [{}])[0]
+            if state in ("queued", "running", "failed") or tip.get("error"):
+                continue
+            name = exp.get("name") or tip.get("name") or tip.get("rev", "")[:7]
+            found.append(_record(name, tip.get("data") or {}))
+    return found
+
+
+def check_metric(metric: str) -> None:
+    if metric.startswith("test.") or ".test." in metric:
+        raise PipelineError(
+            f"best --metric: {metric!r} is a test metric; experiments are chosen on validation "
+            f"metrics only (val.<name>, or cv.val.<name>.mean), so the test split stays unseen "
+            f"until the winner's report"
+        )
+    if not (metric.startswith("val.") or metric.startswith("cv.val.")):
+        raise PipelineError(
+            f"best --metric: {metric!r} is not a validation metric; use val.<name> (e.g. "
+            f"val.accuracy, val.rmse) or cv.val.<name>.mean"
+        )
+
+
+def lower_is_better(metric: str) -> bool:
+    parts = metric.split(".")
+    name = parts[-2] if parts[-1] == "mean" else parts[-1]
+    return name in LOWER_IS_BETTER
+
+
+def rank(experiments: list[Experiment], metric: str) -> list[Experiment]:
+    """Experiments holding `metric`, best first (ties keep their order)."""
+    check_metric(metric)
+    scored = [e for e in experiments if isinstance(e.metrics.get(metric), int | float)]
+    sign = 1.0 if lower_is_better(metric) else -1.0
+    return sorted(scored, key=lambda e: sign * e.metrics[metric])
+
+
+def default_metric(experiments: list[Experiment]) -> str:
+    regression = any("val.rmse" in e.metrics for e in experiments)
+    return "val.rmse" if regression else "val.accuracy"
+
+
+def table(ranked: list[Experiment], metric: str) -> str:
+    """Markdown: rank, name, the metric, the params that differ between the experiments."""
+    keys = sorted(
+        {k for e in ranked for k in e.params if len({repr(x.params.get(k)) for x in ranked}) > 1}
+    )
+    head = ["rank", "experiment", metric, *keys]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, e in enumerate(ranked, 1):
+        cells = [str(i), e.name, f"{e.metrics[metric]:.6g}", *(str(e.params.get(k)) for k in keys)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def best(metric: str | None, apply: bool) -> Experiment:
+    show = json.loads(dvc("exp", "show", "--json").stdout or "[]")
+    experiments = experiments_from_show(show)
+    metric = metric or default_metric(experiments)
+    ranked = rank(experiments, metric)
+    if not ranked:
+        raise PipelineError(
+            f"best: no finished experiment of this commit has {metric!r}; run some with "
+            f"`dvc exp run` or `python -m pipeline search --trials N --run`"
+        )
+    direction = "lower" if lower_is_better(metric) else "higher"
+    print(f"Experiments ranked by {metric} ({direction} is better):\n")
+    print(table(ranked, metric))
+    winner = ranked[0]
+    if not apply:
+        print(f"\nbest: {winner.name}; apply it with `python -m pipeline best --apply`")
+        return winner
+    dvc("exp", "apply", winner.name)
+    print(f"\nbest: applied {winner.name} to the workspace (commit it to keep it)")
+    if io.METRICS.exists():
+        test = io.read_json(io.METRICS).get("test", {})
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, int | float))
+        print(f"Its test metrics, looked at once: {shown}")
+    return winner
