@@ -400,6 +400,17 @@ def _fields_at(loc: list[str]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
+def param_key_problem(key: str) -> tuple[str, str | None] | None:
+    """None when `key` (e.g. 'train.lr') names a value in params.yaml; else (what is wrong,
+    the closest valid key or None). For tools that take keys from elsewhere (search spaces)."""
+    parts = key.split(".")
+    if parts[-1] in _fields_at(parts[:-1]) and _section_model(parts) is None:
+        return None
+    if _section_model(parts) is not None:
+        return "a section, not a value", None
+    return "not a param", _closest(parts) if _section_model(parts[:-1]) is not None else None
+
+
 def _closest(loc: list[str]) -> str | None:
     *parent, bad = loc
     valid = _fields_at(parent)

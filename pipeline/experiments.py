@@ -28,7 +28,7 @@ import numpy as np
 import yaml
 
 from pipeline import io
-from pipeline.config import PARAMS_FILE, _closest, _fields_at, _section_model, parse_params
+from pipeline.config import PARAMS_FILE, param_key_problem, parse_params
 from pipeline.errors import PipelineError
 
 SPACE_FILE = Path("search.yaml")
@@ -59,10 +59,9 @@ class Dimension:
 
 
 def _check_key(key: str, where: str) -> None:
-    parts = key.split(".")
-    if parts[-1] not in _fields_at(parts[:-1]) or _section_model(parts) is not None:
-        hint = _closest(parts) if _section_model(parts[:-1]) is not None else None
-        what = "a section, not a value" if _section_model(parts) is not None else "not a param"
+    problem = param_key_problem(key)
+    if problem is not None:
+        what, hint = problem
         suggestion = f" Did you mean '{hint}'?" if hint else ""
         raise PipelineError(f"{where}: space.{key}: {what} of params.yaml.{suggestion}")
 
