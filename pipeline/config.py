@@ -301,11 +301,20 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{problem}{where}"
 
 
+def _safe_yaml(text: str) -> Any:
+    """Parse with ParamsLoader, a SafeLoader: plain data only, never Python objects."""
+    loader = ParamsLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_params(path: Path | str = PARAMS_FILE) -> Params:
     """Read and validate params.yaml; raise PipelineError with one line per problem."""
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(), Loader=ParamsLoader) or {}  # a SafeLoader
+        raw = _safe_yaml(path.read_text()) or {}
     except FileNotFoundError as exc:
         raise PipelineError(f"{path}: not found (run from the project root)") from exc
     except yaml.YAMLError as exc:
