@@ -25,7 +25,8 @@ from typing import Any
 from pipeline import io
 from pipeline.config import Params
 from pipeline.errors import PipelineError
-from pipeline.experiments import LOWER_IS_BETTER, dvc
+from pipeline.experiments import dvc
+from pipeline.task import lower_is_better
 
 PROPORTIONS = {
     "accuracy",
@@ -71,7 +72,7 @@ def verdict(metric: str, base: float, new: float, tolerance: float) -> str:
     delta = new - base
     if abs(delta) <= tolerance:
         return "same within noise"
-    improved = delta < 0 if metric in LOWER_IS_BETTER else delta > 0
+    improved = delta < 0 if lower_is_better(metric) else delta > 0
     return "better" if improved else "worse"
 
 

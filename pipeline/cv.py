@@ -54,7 +54,7 @@ def fold_scores(
     table: pd.DataFrame, fold: int, params: Params, task: str, rules: dict[str, Any]
 ) -> dict[str, float | None]:
     """Fit preprocessing and the model on every fold but `fold`; score `fold`'s rows."""
-    from pipeline.encode import encode_table, fit_encoder
+    from pipeline.encode import encode_table, fit_encoder, target_scale
     from pipeline.evaluate import actual, predict, score
     from pipeline.model import MLP, output_size
     from pipeline.scale import apply_imputer, fit_imputer, fit_scaler, numeric_features
@@ -92,7 +92,6 @@ def fold_scores(
         out = output_size(task, n_classes)
         return MLP.from_params(params.model, len(encoder["features"]), out).to(device)
 
-    scaling = encoder["target_scaling"]
     result = train_model(
         build,
         tensors["train"],
@@ -100,7 +99,7 @@ def fold_scores(
         task,
         params.train,
         params.seed,
-        target_scale=scaling["scale"] if scaling else 1.0,
+        target_scale=target_scale(encoder),
     )
     model = build()
     model.load_state_dict(result.chosen.state)

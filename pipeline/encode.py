@@ -160,6 +160,12 @@ def encode_target(y: pd.Series, encoder: dict[str, Any], split: str) -> np.ndarr
     return codes.to_numpy(dtype=np.int64)
 
 
+def target_scale(encoder: dict[str, Any]) -> float:
+    """Factor from standardized regression errors back to the target's units (1 if unscaled)."""
+    scaling = encoder.get("target_scaling")
+    return scaling["scale"] if scaling else 1.0
+
+
 def decode_values(values: np.ndarray, encoder: dict[str, Any]) -> np.ndarray:
     """Regression values back in the target's original units."""
     scaling = encoder.get("target_scaling")

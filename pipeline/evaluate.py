@@ -24,14 +24,11 @@ from pipeline.encode import LABEL, decode_values
 from pipeline.errors import PipelineError
 from pipeline.model import MLP, outputs_to_predictions
 from pipeline.plots import plot_tables, render_pngs
+from pipeline.task import lower_is_better
 
 EVAL_SPLITS = ("val", "test")
-# The metric the verdict and the report lead with, per task, and whether higher is better.
-HEADLINE = {
-    "binary": ("accuracy", True),
-    "multiclass": ("accuracy", True),
-    "regression": ("rmse", False),
-}
+# The metric the verdict and the summary lead with, per task.
+HEADLINE = {"binary": "accuracy", "multiclass": "accuracy", "regression": "rmse"}
 
 
 def load_model(card: dict[str, Any]) -> MLP:
@@ -173,7 +170,8 @@ def diagnose(
     still_falling = (tail[0]["train_loss"] - tail[-1]["train_loss"]) / abs(
         tail[0]["train_loss"] or 1.0
     )
-    metric, higher = HEADLINE[card["task"]]
+    metric = HEADLINE[card["task"]]
+    higher = not lower_is_better(metric)
     simple = baselines.get("majority") or baselines.get("mean")
     beats_simple = simple is None or (
         val_metrics[metric] > simple["val"][metric]
@@ -235,7 +233,7 @@ def run(params: Params) -> None:
     from pipeline.report import render_report
 
     io.write_text(render_report(params, card, metrics, diagnosis, pngs), io.REPORT)
-    headline, _ = HEADLINE[card["task"]]
+    headline = HEADLINE[card["task"]]
     print(f"evaluate: test {headline} {metrics['test'][headline]:.4f}; {diagnosis['verdict']}")
 
 

@@ -30,11 +30,10 @@ import yaml
 from pipeline import io
 from pipeline.config import PARAMS_FILE, param_key_problem, parse_params
 from pipeline.errors import PipelineError
+from pipeline.task import lower_is_better
 
 SPACE_FILE = Path("search.yaml")
 KINDS = ("log_uniform", "uniform", "choice")
-# Metrics where lower is better; every other metric is better higher.
-LOWER_IS_BETTER = {"log_loss", "rmse", "mae", "loss", "std"}
 
 
 def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -305,12 +304,6 @@ def check_metric(metric: str) -> None:
             f"best --metric: {metric!r} is not a validation metric; use val.<name> (e.g. "
             f"val.accuracy, val.rmse) or cv.val.<name>.mean"
         )
-
-
-def lower_is_better(metric: str) -> bool:
-    parts = metric.split(".")
-    name = parts[-2] if parts[-1] == "mean" else parts[-1]
-    return name in LOWER_IS_BETTER
 
 
 def rank(experiments: list[Experiment], metric: str) -> list[Experiment]:

@@ -20,7 +20,7 @@ import torch
 from pandas.api import types as ptypes
 
 from pipeline import io
-from pipeline.encode import encode_features
+from pipeline.encode import decode_values, encode_features
 from pipeline.errors import PipelineError
 from pipeline.evaluate import load_model
 from pipeline.model import outputs_to_predictions
@@ -121,9 +121,7 @@ def predictions_frame(
         for i, label in enumerate(card["classes"]):
             out.loc[features.index, f"proba_{label}"] = predicted[:, i]
     else:
-        scaling = card.get("target_scaling")
-        values = predicted if scaling is None else predicted * scaling["scale"] + scaling["center"]
-        out.loc[features.index, "prediction"] = values
+        out.loc[features.index, "prediction"] = decode_values(predicted, card)
     out["skipped"] = pd.Series(skipped, dtype=object).reindex(out.index).fillna("")
     return out
 

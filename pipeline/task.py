@@ -7,6 +7,19 @@ from pandas.api import types as ptypes
 
 from pipeline.errors import PipelineError
 
+# Metrics where lower is better; every other metric we report is better higher.
+LOWER_IS_BETTER = frozenset({"loss", "log_loss", "rmse", "mae", "std"})
+
+
+def lower_is_better(metric: str) -> bool:
+    """Direction of a metric by any of its names: 'rmse', 'val_rmse' (a train monitor),
+    'val.rmse' (metrics.json) or 'cv.val.rmse.mean' (cv.json; '.std' is lower-better)."""
+    parts = metric.split(".")
+    if parts[-1] == "mean":
+        parts.pop()
+    return parts[-1].removeprefix("val_") in LOWER_IS_BETTER
+
+
 # A numeric target with at most this many distinct whole-number values is read as class labels.
 MAX_INTEGER_CLASSES = 10
 

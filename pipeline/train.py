@@ -26,12 +26,12 @@ from torch import nn
 
 from pipeline import io
 from pipeline.config import Params, TrainParams, load_params
-from pipeline.encode import LABEL
+from pipeline.encode import LABEL, target_scale
 from pipeline.errors import PipelineError
 from pipeline.model import MLP, count_parameters, output_size
+from pipeline.task import lower_is_better
 
-# Which way is better for each monitor, and which tasks report it.
-MINIMIZE = {"val_loss": True, "val_accuracy": False, "val_rmse": True, "val_mae": True}
+# Which tasks report each monitor (its direction: pipeline.task.lower_is_better).
 TASK_MONITORS = {
     "binary": ("val_loss", "val_accuracy"),
     "multiclass": ("val_loss", "val_accuracy"),
@@ -160,7 +160,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, params: TrainParams) -> Any
     if s.name == "cosine":
         return sched.CosineAnnealingLR(optimizer, T_max=params.epochs, eta_min=s.min_lr)
     if s.name == "plateau":
-        mode = "min" if MINIMIZE[params.monitor] else "max"
+        mode = "min" if lower_is_better(params.monitor) else "max"
         return sched.ReduceLROnPlateau(
             optimizer, mode=mode, factor=s.factor, patience=s.patience, min_lr=s.min_lr
         )
@@ -248,7 +248,7 @@ def fit(
     n = len(train.y)
     batch_size = n if params.batch_size == "full" else params.batch_size
     min_batch = 2 if any(isinstance(m, nn.BatchNorm1d) for m in model.modules()) else 1
-    minimize = MINIMIZE[params.monitor]
+    minimize = lower_is_better(params.monitor)
     s: dict[str, Any] = {  # everything that changes from epoch to epoch
         "epoch": 0,
         "best_value": math.inf if minimize else -math.inf,
@@ -391,9 +391,12 @@ def train_model(
     target_scale: float = 1.0,
     on_epoch: EpochHook | None = None,
     checkpoint: Checkpoint | None = None,
+    saved: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train `params.restarts` models from derived seeds; keep the best by the monitor."""
-    saved = checkpoint.load() if checkpoint is not None else None
+    """Train `params.restarts` models from derived seeds; keep the best by the monitor.
+
+    `checkpoint` receives the state after every epoch; `saved` (what `checkpoint.load()`
+    returned) continues a killed run from there."""
     runs = [RunResult(**r) for r in saved["finished"]] if saved else []
     for restart in range(len(runs), params.restarts):
         run_seed = derive_seed(seed, restart)
@@ -425,7 +428,7 @@ def train_model(
             )
         )
     values = [r.best_value for r in runs]
-    best = int(np.argmin(values) if MINIMIZE[params.monitor] else np.argmax(values))
+    best = int(np.argmin(values) if lower_is_better(params.monitor) else np.argmax(values))
     return TrainResult(runs, best)
 
 
@@ -473,9 +476,8 @@ def run(params: Params) -> None:
     checkpoint = Checkpoint(io.TRAIN_CHECKPOINT, fingerprint(params, inputs))
     if params.train.resume == "never":
         checkpoint.clear()
-    resuming = checkpoint.load() is not None
-    scaling = encoder["target_scaling"]
-    with EpochLogger(io.TENSORBOARD_DIR, params.train, fresh=not resuming) as logger:
+    saved = checkpoint.load()
+    with EpochLogger(io.TENSORBOARD_DIR, params.train, fresh=saved is None) as logger:
         result = train_model(
             build,
             train,
@@ -483,9 +485,10 @@ def run(params: Params) -> None:
             task,
             params.train,
             params.seed,
-            target_scale=scaling["scale"] if scaling else 1.0,
+            target_scale=target_scale(encoder),
             on_epoch=logger.log,
             checkpoint=checkpoint,
+            saved=saved,
         )
 
     chosen = result.chosen
@@ -498,7 +501,7 @@ def run(params: Params) -> None:
         "target": encoder["target"],
         "features": encoder["features"],
         "classes": encoder["classes"],
-        "target_scaling": scaling,
+        "target_scaling": encoder["target_scaling"],
         "architecture": reference.spec,
         "parameters": count_parameters(reference),
         "monitor": monitor,

@@ -298,7 +298,16 @@ def test_resume_after_a_kill_gives_identical_weights(tmp_path):
         )
     assert checkpoint.load()["restart"] == 1 and checkpoint.load()["fit"]["epoch"] == 6
     torch.manual_seed(12345)  # the resumed process starts with unrelated RNG state
-    resumed = train_model(builder, tr, va, "multiclass", params, seed=5, checkpoint=checkpoint)
+    resumed = train_model(
+        builder,
+        tr,
+        va,
+        "multiclass",
+        params,
+        seed=5,
+        checkpoint=checkpoint,
+        saved=checkpoint.load(),
+    )
     for a, b in zip(clean.runs, resumed.runs, strict=True):
         assert a.history == b.history
         assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
