@@ -17,6 +17,7 @@ import sys
 from pipeline import io
 from pipeline.config import PARAMS_FILE, load_params
 from pipeline.errors import PipelineError
+from pipeline.task import HEADLINE
 
 # stage name (as in dvc.yaml) -> module holding its run(params)
 STAGES = {
@@ -34,14 +35,23 @@ def summary() -> None:
     """Test metrics and where the reports are, for the end of `make run`."""
     metrics = io.read_json(io.METRICS)
     card = io.read_json(io.MODEL_CARD)
+    verdict = io.read_json(io.DIAGNOSIS)["verdict"]
+    headline = HEADLINE[card["task"]]
+
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
     print(
         f"\nTarget '{card['target']}' ({card['task']}), best epoch {card['best_epoch']} "
-        f"of {card['epochs_run']}."
+        f"of {card['epochs_run']}; fit: {verdict}."
     )
-    print(
-        "Test metrics: "
-        + ", ".join(f"{k} {'n/a' if v is None else f'{v:.4f}'}" for k, v in metrics["test"].items())
-    )
+    print("Test metrics: " + ", ".join(f"{k} {fmt(v)}" for k, v in metrics["test"].items()))
+    baselines = metrics.get("baselines", {})
+    if baselines:
+        print(
+            f"Baselines, test {headline}: "
+            + ", ".join(f"{name} {fmt(b['test'][headline])}" for name, b in baselines.items())
+        )
     print(
         f"Report: {io.REPORT}   metrics: {io.METRICS}   plots: {io.PLOTS_DIR}/   "
         f"validation: {io.VALIDATION_REPORT.with_suffix('.md')}"

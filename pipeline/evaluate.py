@@ -24,11 +24,9 @@ from pipeline.encode import LABEL, decode_values
 from pipeline.errors import PipelineError
 from pipeline.model import MLP, outputs_to_predictions
 from pipeline.plots import plot_tables, render_pngs
-from pipeline.task import lower_is_better
+from pipeline.task import HEADLINE, lower_is_better
 
 EVAL_SPLITS = ("val", "test")
-# The metric the verdict and the summary lead with, per task.
-HEADLINE = {"binary": "accuracy", "multiclass": "accuracy", "regression": "rmse"}
 
 
 def load_model(card: dict[str, Any]) -> MLP:

@@ -20,6 +20,9 @@ def lower_is_better(metric: str) -> bool:
     return parts[-1].removeprefix("val_") in LOWER_IS_BETTER
 
 
+# The metric a run is summarised by, per task (report, verdict, `make run`'s summary).
+HEADLINE = {"binary": "accuracy", "multiclass": "accuracy", "regression": "rmse"}
+
 # A numeric target with at most this many distinct whole-number values is read as class labels.
 MAX_INTEGER_CLASSES = 10
 
