@@ -59,6 +59,8 @@ class DataParams(Section):
     path: ProjectPath = "data/raw/penguins.csv"
     target: str = "species"
     task: Task = "auto"
+    # Rows per batch when stages stream a table: memory is set by this, not by the table's size.
+    batch_rows: Annotated[int, Field(ge=1)] = 262_144
 
 
 Severity = Literal["fail", "warn"]

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline.errors import PipelineError
 
@@ -52,6 +54,9 @@ SPLITS = ("train", "val", "test")
 _UMASK = os.umask(0o022)  # read the process umask (os has no getter) ...
 os.umask(_UMASK)  # ... and put it back; temp files get the modes a plain open() would give
 ROW = "_row"  # index name: the row's position among the data rows of the input file (0-based)
+# Rows per Parquet row group in every table a stage writes. Fixed (not data.batch_rows), so a
+# table's bytes do not depend on the batch size it was computed with.
+ROW_GROUP_ROWS = 65_536
 
 
 def _clear_leftovers(path: Path) -> None:
@@ -227,3 +232,89 @@ def read_raw(path: str | Path, key: str = "data.path") -> pd.DataFrame:
     df = df.reset_index(drop=True)
     df.index.name = ROW
     return df
+
+
+def iter_table(
+    path: Path, batch_rows: int, columns: list[str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """Read an artifact written by an earlier stage in frames of at most `batch_rows` rows,
+    index (input row numbers) restored; memory is set by `batch_rows`, not by the table."""
+    if not Path(path).exists():
+        raise PipelineError(f"missing input {str(path)!r}: run `dvc repro` to build it first")
+    try:
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(
+            batch_size=batch_rows, columns=columns, use_pandas_metadata=True
+        ):
+            yield batch.to_pandas()
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise PipelineError(
+            f"{str(path)!r} is not a readable Parquet table ({type(exc).__name__}); rebuild it "
+            f"with `dvc repro --force <stage that writes it>`"
+        ) from None
+
+
+def table_rows(path: Path) -> int:
+    """Row count of a Parquet artifact, from its footer (no data read)."""
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+class TableWriter:
+    """Write a table frame by frame into one Parquet file, atomically.
+
+    Rows are re-cut into row groups of ROW_GROUP_ROWS whatever the frames' sizes, so the same
+    rows give the same bytes for any batch size. The schema (and pandas metadata) is the first
+    frame's; later frames are cast to it. Use as a context manager: the file appears at `path`
+    only when the block ends without an error.
+
+        with io.TableWriter(path) as out:
+            for frame in frames:
+                out.write(frame)
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
+        self.path = Path(path)
+        self.schema = schema
+        self.rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> TableWriter:
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=True)
+        if self.schema is None:
+            self.schema = table.schema
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        while self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush(ROW_GROUP_ROWS)
+
+    def _flush(self, rows: int) -> None:
+        whole = pa.concat_tables(self._pending)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._tmp, self.schema)
+        self._writer.write_table(whole.slice(0, rows), row_group_size=ROW_GROUP_ROWS)
+        rest = whole.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool | None:
+        try:
+            if kind is None:
+                if self.schema is None:
+                    raise PipelineError(
+                        f"internal: nothing (not even an empty frame) written to {self.path}"
+                    )
+                if self._pending_rows or self._writer is None:
+                    self._flush(self._pending_rows)
+            if self._writer is not None:
+                self._writer.close()
+        except BaseException as error:
+            return self._atomic.__exit__(type(error), error, error.__traceback__)
+        return self._atomic.__exit__(kind, exc, tb)

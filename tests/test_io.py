@@ -1,6 +1,7 @@
 import os
 import stat
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -47,3 +48,27 @@ def test_same_frame_gives_same_parquet_bytes(tmp_path):
     io.write_table(df.copy(), tmp_path / "2.parquet")
     assert (tmp_path / "1.parquet").read_bytes() == (tmp_path / "2.parquet").read_bytes()
     pd.testing.assert_frame_equal(io.read_table(tmp_path / "1.parquet"), df)
+
+
+def test_table_writer_bytes_do_not_depend_on_frame_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(io, "ROW_GROUP_ROWS", 64)
+    df = pd.DataFrame({"x": np.arange(300, dtype=float), "c": [str(i % 5) for i in range(300)]})
+    df.index.name = io.ROW
+    written = []
+    for size in (7, 64, 300):
+        path = tmp_path / f"t{size}.parquet"
+        with io.TableWriter(path) as out:
+            for start in range(0, len(df), size):
+                out.write(df.iloc[start : start + size])
+        written.append(path.read_bytes())
+        pd.testing.assert_frame_equal(pd.concat(io.iter_table(path, 50)), df)
+    assert written[0] == written[1] == written[2]
+
+
+def test_table_writer_leaves_nothing_when_the_block_fails(tmp_path):
+    path = tmp_path / "t.parquet"
+    df = pd.DataFrame({"x": [1.0, 2.0]})
+    with pytest.raises(RuntimeError), io.TableWriter(path) as out:
+        out.write(df)
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
