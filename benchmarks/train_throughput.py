@@ -1,10 +1,15 @@
 """Training throughput: our loop vs a bare loop, a DataLoader loop and scikit-learn.
 
 Synthetic 200k x 32 classification table, MLP 128-64, the same optimizer (Adam) and thread
-count for all four. Prints samples/s per loop and batch size; the last line holds the ratios
-at batch 256 (target: ratio_vs_bare >= 0.9).
+count for every loop, the table resident on the device. Prints samples/s per loop and batch
+size; the last lines hold ours / bare per batch size (target: ratio_vs_bare >= 0.9).
 
     python benchmarks/train_throughput.py [--rows 200000] [--epochs 3] [--threads 1]
+    python benchmarks/train_throughput.py --device cuda --batches 256 4096
+
+On CUDA every loop runs under the pipeline's determinism set-up (`torch_setup.configure`),
+except `bare_nondeterministic`, which shows what that set-up costs; `ours_tf32` and
+`ours_bf16` are the pipeline's loop with train.precision tf32 and bf16; scikit-learn is skipped.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from pipeline import torch_setup
 from pipeline.config import TrainParams
 from pipeline.model import MLP
 from pipeline.train import Checkpoint, Tensors, fit
@@ -36,37 +42,68 @@ def make_data(rows: int, seed: int = 0) -> tuple[Tensors, Tensors]:
     return Tensors(x[:rows], y[:rows]), Tensors(x[rows:], y[rows:])
 
 
-def new_model() -> MLP:
+THREADS = 1  # set from --threads in main()
+
+
+def new_model(device: torch.device) -> MLP:
     torch.manual_seed(0)
-    return MLP(FEATURES, HIDDEN, CLASSES, "relu", 0.0)
+    return MLP(FEATURES, HIDDEN, CLASSES, "relu", 0.0).to(device)
 
 
-def ours(train: Tensors, val: Tensors, batch: int, epochs: int, checkpoint: bool) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so the wall clock measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def ours(
+    train: Tensors,
+    val: Tensors,
+    batch: int,
+    epochs: int,
+    checkpoint: bool,
+    precision: str = "fp32",
+) -> None:
     """The pipeline's loop: per-epoch validation, early-stopping bookkeeping, checkpoints."""
+    torch_setup.configure(THREADS, precision)
     params = TrainParams(
-        epochs=epochs, batch_size=batch, lr=LR, early_stopping=True, patience=epochs + 1
+        epochs=epochs,
+        batch_size=batch,
+        lr=LR,
+        early_stopping=True,
+        patience=epochs + 1,
+        precision=precision,
     )
+    device = train.x.device
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Checkpoint(Path(tmp) / "c.pt", "bench") if checkpoint else None
         save = ckpt.save if ckpt else None
-        fit(new_model(), train, val, "multiclass", params, seed=0, save=save)
+        fit(new_model(device), train, val, "multiclass", params, seed=0, save=save)
+    sync(device)
 
 
-def bare(train: Tensors, val: Tensors, batch: int, epochs: int) -> None:
-    """The least a loop can do: randperm + slicing on resident tensors."""
-    model, loss_fn = new_model(), nn.CrossEntropyLoss()
+def bare(train: Tensors, val: Tensors, batch: int, epochs: int, deterministic: bool = True) -> None:
+    """The least a loop can do: randperm + slicing on resident tensors, on their device."""
+    torch_setup.configure(THREADS)
+    torch.use_deterministic_algorithms(deterministic)
+    device = train.x.device
+    model, loss_fn = new_model(device), nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     model.train()
     for _ in range(epochs):
-        for idx in torch.randperm(len(train.y)).split(batch):
+        for idx in torch.randperm(len(train.y), device=device).split(batch):
             optimizer.zero_grad()
             loss_fn(model(train.x[idx]), train.y[idx]).backward()
             optimizer.step()
+    sync(device)
+    torch.use_deterministic_algorithms(True)
 
 
 def dataloader(train: Tensors, val: Tensors, batch: int, epochs: int) -> None:
     """The common tutorial loop: DataLoader(TensorDataset, shuffle=True)."""
-    model, loss_fn = new_model(), nn.CrossEntropyLoss()
+    torch_setup.configure(THREADS)
+    device = train.x.device
+    model, loss_fn = new_model(device), nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     loader = DataLoader(TensorDataset(train.x, train.y), batch_size=batch, shuffle=True)
     model.train()
@@ -75,6 +112,7 @@ def dataloader(train: Tensors, val: Tensors, batch: int, epochs: int) -> None:
             optimizer.zero_grad()
             loss_fn(model(x), y).backward()
             optimizer.step()
+    sync(device)
 
 
 def sklearn_mlp(train: Tensors, val: Tensors, batch: int, epochs: int) -> None:
@@ -120,21 +158,35 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="median of this many timings")
     parser.add_argument("--batches", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--features", type=int, default=32, help="input width")
+    parser.add_argument("--only", nargs="+", help="run only these loops (ours is always run)")
     args = parser.parse_args()
 
-    torch.set_num_threads(args.threads)
-    train, val = make_data(args.rows)
+    global THREADS, FEATURES
+    THREADS, FEATURES = args.threads, args.features
+    torch_setup.configure(args.threads)
+    device = torch.device(args.device)
+    train, val = (Tensors(t.x.to(device), t.y.to(device)) for t in make_data(args.rows))
     print(
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}, rows {args.rows}, "
-        f"features {FEATURES}, MLP {HIDDEN}, epochs {args.epochs}, median of {args.repeats}"
+        f"torch {torch.__version__}, device {describe(device)}, threads "
+        f"{torch.get_num_threads()}, rows {args.rows}, features {FEATURES}, MLP {HIDDEN}, "
+        f"epochs {args.epochs}, median of {args.repeats}"
     )
     loops: dict[str, Callable[..., None]] = {
         "ours": lambda *a: ours(*a, checkpoint=True),
         "ours_no_checkpoint": lambda *a: ours(*a, checkpoint=False),
         "bare": bare,
         "dataloader": dataloader,
-        "sklearn": sklearn_mlp,
     }
+    if device.type == "cuda":
+        loops["bare_nondeterministic"] = lambda *a: bare(*a, deterministic=False)
+        loops["ours_tf32"] = lambda *a: ours(*a, checkpoint=True, precision="tf32")
+        loops["ours_bf16"] = lambda *a: ours(*a, checkpoint=True, precision="bf16")
+    else:
+        loops["sklearn"] = sklearn_mlp
+    if args.only:
+        loops = {k: v for k, v in loops.items() if k == "ours" or k in args.only}
     small = Tensors(train.x[:2048], train.y[:2048])
     for loop in loops.values():  # one-time costs (first torch.save, allocator) stay untimed
         loop(small, val, 256, 1)
@@ -148,12 +200,19 @@ def main() -> None:
         for name, rate in rates.items():
             results[name, batch] = rate
             print(f"batch {batch:>5}  {name:<20} {rate:>12,.0f} samples/s")
-    b = 256 if 256 in args.batches else args.batches[0]
-    r = {name: results["ours", b] / results[name, b] for name in ("bare", "dataloader", "sklearn")}
-    print(
-        f"ratio_vs_bare={r['bare']:.3f} ratio_vs_dataloader={r['dataloader']:.3f} "
-        f"ratio_vs_sklearn={r['sklearn']:.3f}"
-    )
+    for b in args.batches:
+        ratios = " ".join(
+            f"ratio_vs_{name}={results['ours', b] / results[name, b]:.3f}"
+            for name in loops
+            if name not in ("ours", "ours_no_checkpoint")
+        )
+        print(f"batch={b} {ratios}")
+
+
+def describe(device: torch.device) -> str:
+    if device.type != "cuda":
+        return "cpu"
+    return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
 
 
 if __name__ == "__main__":

@@ -129,11 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             schema_command(params.data.path, args.infer, args.force)
         elif args.command == "predict":
-            import torch
-
+            from pipeline import torch_setup
             from pipeline.predict import run_predict
 
-            torch.set_num_threads(params.train.threads)
+            torch_setup.configure(params.train.threads)
             run_predict(args.input, args.output, args.id_column)
         else:
             importlib.import_module(STAGES[args.command]).run(params)

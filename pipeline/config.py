@@ -200,6 +200,7 @@ class TrainParams(Section):
         Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto, cpu, mps, cuda, cuda:N"),
     ] = "cpu"
     threads: Annotated[int, Field(ge=1)] = 1
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
     resume: Literal["auto", "never"] = "auto"
     progress: bool = True
 

@@ -142,13 +142,11 @@ def run(params: Params) -> None:
         io.write_json({"enabled": False}, io.CV_REPORT)
         print("cv: disabled (cv.enabled: false)")
         return
-    import torch
-
+    from pipeline import torch_setup
     from pipeline.schema import load_schema
     from pipeline.train import check_options
 
-    torch.set_num_threads(params.train.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch_setup.configure(params.train.threads, params.train.precision)
     task = io.read_json(io.SPLIT_DIR / "split.json")["task"]
     check_options(params, task)
     if params.split.scheme == "kfold":

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from sklearn import metrics as skm
 from sklearn.exceptions import UndefinedMetricWarning
 
-from pipeline import io
+from pipeline import io, torch_setup
 from pipeline.config import EvaluateParams, Params, load_params
 from pipeline.encode import LABEL, decode_values
 from pipeline.errors import PipelineError
@@ -207,7 +207,7 @@ def diagnose(
 
 
 def run(params: Params) -> None:
-    torch.set_num_threads(params.train.threads)
+    torch_setup.configure(params.train.threads)
     card = io.read_json(io.MODEL_CARD)
     model = load_model(card)
     history = io.read_json(io.TRAIN_LOG_DIR / "history.json")

@@ -9,6 +9,7 @@ a killed stage resumes where it stopped and ends with the same bytes as an unint
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -24,7 +25,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from pipeline import io
+from pipeline import io, torch_setup
 from pipeline.config import Params, TrainParams, load_params
 from pipeline.encode import LABEL, target_scale
 from pipeline.errors import PipelineError
@@ -249,6 +250,7 @@ def fit(
     batch_size = n if params.batch_size == "full" else params.batch_size
     min_batch = 2 if any(isinstance(m, nn.BatchNorm1d) for m in model.modules()) else 1
     minimize = lower_is_better(params.monitor)
+    precision = params.precision if device.type == "cuda" else "fp32"  # the CPU runs fp32
     s: dict[str, Any] = {  # everything that changes from epoch to epoch
         "epoch": 0,
         "best_value": math.inf if minimize else -math.inf,
@@ -275,7 +277,8 @@ def fit(
         losses, sizes = [], []
         for idx in batch_indices(n, batch_size, generator, device, min_batch):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(_loss_input(model(train.x[idx]), task), train.y[idx])
+            with torch_setup.autocast(device, precision):
+                loss = loss_fn(_loss_input(model(train.x[idx]), task), train.y[idx])
             objective = loss + params.l1 * _l1_penalty(model) if params.l1 else loss
             objective.backward()
             if params.clip_grad_norm is not None:
@@ -444,13 +447,38 @@ def fingerprint(params: Params, paths: list[Any]) -> str:
     return digest.hexdigest()
 
 
+@contextlib.contextmanager
+def _named_nondeterminism(params: Params, device: torch.device) -> Iterator[None]:
+    """Torch refuses an op with no deterministic kernel (on CUDA): say so as a PipelineError
+    naming the settings in play, rather than training to bytes that differ run to run."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if not torch_setup.nondeterministic_op(exc):
+            raise
+        op = str(exc).split(" does not have")[0].strip()
+        model, train = params.model, params.train
+        raise PipelineError(
+            f"train: {op} has no deterministic implementation on {device.type}, so this run "
+            f"could not be reproduced byte for byte (train.device {train.device!r}, "
+            f"train.precision {train.precision!r}, train.class_weights {train.class_weights!r}, "
+            f"model.normalization {model.normalization!r}); change one of these or train on "
+            f"the cpu"
+        ) from None
+
+
 def run(params: Params) -> None:
     from pipeline.train_log import EpochLogger, write_train_reports  # tensorboard, dvclive
 
-    torch.set_num_threads(params.train.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch_setup.configure(params.train.threads, params.train.precision)
     device = resolve_device(params.train.device)  # before any work: a clear message, not torch's
-    for warning in params.train.warnings():
+    warnings = params.train.warnings()
+    if params.train.precision != "fp32" and device.type != "cuda":
+        warnings.append(
+            f"train.precision {params.train.precision!r} applies on CUDA only; training on "
+            f"{device.type} runs in fp32"
+        )
+    for warning in warnings:
         print(f"train: warning: {warning}", file=sys.stderr)
     encoder = io.read_json(io.ENCODER)
     task = encoder["task"]
@@ -477,7 +505,10 @@ def run(params: Params) -> None:
     if params.train.resume == "never":
         checkpoint.clear()
     saved = checkpoint.load()
-    with EpochLogger(io.TENSORBOARD_DIR, params.train, fresh=saved is None) as logger:
+    with (
+        EpochLogger(io.TENSORBOARD_DIR, params.train, fresh=saved is None) as logger,
+        _named_nondeterminism(params, device),
+    ):
         result = train_model(
             build,
             train,

@@ -1,0 +1,49 @@
+"""Torch set-up shared by every command that runs a network: threads, determinism, precision.
+
+Same params and data must give the same bytes on the CPU and on the same GPU. On CUDA that
+needs deterministic kernels (`torch.use_deterministic_algorithms`) and a fixed cuBLAS workspace
+(`CUBLAS_WORKSPACE_CONFIG`, read when cuBLAS starts, so it is set before any CUDA work). An op
+with no deterministic CUDA kernel then raises instead of silently differing between runs;
+`nondeterministic_op` recognises that error so the stage can say which option caused it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+
+# cuBLAS picks reduction orders per stream workspace; a fixed workspace makes them repeatable.
+CUBLAS_WORKSPACE = ":4096:8"
+
+# train.precision -> autocast dtype (None: full float32 arithmetic).
+AUTOCAST = {"fp32": None, "tf32": None, "bf16": torch.bfloat16}
+
+
+def configure(threads: int, precision: str = "fp32") -> None:
+    """Call once per process before building models or moving tensors to a GPU."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False  # autotuning picks kernels by timing: not repeatable
+    # float32 matmuls in float32 unless train.precision asks for TF32 (CUDA matrix units).
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = precision == "tf32"
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, precision: str) -> Iterator[None]:
+    """Run the block in train.precision's autocast dtype, or as it is for fp32 and tf32."""
+    dtype = AUTOCAST[precision]
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=dtype):
+        yield
+
+
+def nondeterministic_op(exc: BaseException) -> bool:
+    """Whether `exc` is torch refusing an op that has no deterministic implementation."""
+    return isinstance(exc, RuntimeError) and "does not have a deterministic" in str(exc)
