@@ -167,10 +167,11 @@ def main() -> None:
     overrides = parse_overrides(args.set)
     chosen = [t for t in SUITE if t.name in args.tables]
     print(f"seeds {args.seeds}; overrides {overrides or 'none'}")
-    header = (
-        "| table | task | rows | metric | MLP (mean ± sd) | HGB (mean ± sd) | MLP − HGB | train s |"
+    print(
+        "| table | task | rows | metric | MLP (mean ± sd) | HGB (mean ± sd) | MLP - HGB | "
+        "train s |\n|---|---|---:|---|---:|---:|---:|---:|",
+        flush=True,
     )
-    print(header + "\n|---|---|---:|---|---:|---:|---:|---:|", flush=True)
     results: dict[str, list[dict]] = {}
     beats = within = 0
     for table in chosen:
