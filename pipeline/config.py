@@ -200,6 +200,8 @@ class TrainParams(Section):
         Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto, cpu, mps, cuda, cuda:N"),
     ] = "cpu"
     threads: Annotated[int, Field(ge=1)] = 1
+    # Worker processes (torch.distributed; README "Training on several GPUs or machines").
+    processes: Annotated[int, Field(ge=1)] = 1
     resume: Literal["auto", "never"] = "auto"
     progress: bool = True
 
