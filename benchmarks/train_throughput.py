@@ -1,15 +1,20 @@
-"""Training throughput: our loop vs a bare loop, a DataLoader loop and scikit-learn.
+"""Training throughput: our loop vs a bare loop, a DataLoader loop and scikit-learn; and our
+loop on N worker processes (train.processes; torch.distributed, gloo on the CPU).
 
 Synthetic 200k x 32 classification table, MLP 128-64, the same optimizer (Adam) and thread
 count for all four. Prints samples/s per loop and batch size; the last line holds the ratios
-at batch 256 (target: ratio_vs_bare >= 0.9).
+at batch 256 (target: ratio_vs_bare >= 0.9). With --processes, each N runs in N fresh processes
+started by torch's elastic launcher, the global batch split among them, timed after a warm-up
+(process start-up, ~5-10 s here, is not in the rate).
 
     python benchmarks/train_throughput.py [--rows 200000] [--epochs 3] [--threads 1]
+    python benchmarks/train_throughput.py --processes 1 2 [--batches 256]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -21,7 +26,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from pipeline import distributed
 from pipeline.config import TrainParams
+from pipeline.distributed import SINGLE, World
 from pipeline.model import MLP
 from pipeline.train import Checkpoint, Tensors, fit
 
@@ -41,15 +48,23 @@ def new_model() -> MLP:
     return MLP(FEATURES, HIDDEN, CLASSES, "relu", 0.0)
 
 
-def ours(train: Tensors, val: Tensors, batch: int, epochs: int, checkpoint: bool) -> None:
-    """The pipeline's loop: per-epoch validation, early-stopping bookkeeping, checkpoints."""
+def ours(
+    train: Tensors,
+    val: Tensors,
+    batch: int,
+    epochs: int,
+    checkpoint: bool,
+    world: World = SINGLE,
+) -> None:
+    """The pipeline's loop: per-epoch validation, early-stopping bookkeeping, checkpoints
+    (written by rank 0 only, as the stage does)."""
     params = TrainParams(
         epochs=epochs, batch_size=batch, lr=LR, early_stopping=True, patience=epochs + 1
     )
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = Checkpoint(Path(tmp) / "c.pt", "bench") if checkpoint else None
+        ckpt = Checkpoint(Path(tmp) / "c.pt", "bench") if checkpoint and world.main else None
         save = ckpt.save if ckpt else None
-        fit(new_model(), train, val, "multiclass", params, seed=0, save=save)
+        fit(new_model(), train, val, "multiclass", params, seed=0, save=save, world=world)
 
 
 def bare(train: Tensors, val: Tensors, batch: int, epochs: int) -> None:
@@ -113,6 +128,50 @@ def interleaved_rates(
     return {name: samples / statistics.median(t) for name, t in times.items()}
 
 
+def process_worker(rows: int, epochs: int, batch: int, threads: int, repeats: int) -> float:
+    """One of N launched processes: the median seconds of `repeats` fits of our loop."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(threads)
+    world = distributed.from_env() or SINGLE
+    train, val = make_data(rows)
+    with distributed.process_group(world, torch.device("cpu")):
+        small = Tensors(train.x[:2048], train.y[:2048])
+        ours(small, val, batch, 1, checkpoint=True, world=world)  # first DDP: imports dynamo
+        times = []
+        for _ in range(repeats):
+            if world.size > 1:
+                dist.barrier()
+            started = time.perf_counter()
+            ours(train, val, batch, epochs, checkpoint=True, world=world)
+            if world.size > 1:
+                dist.barrier()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def processes_rate(processes: int, args: argparse.Namespace, batch: int) -> float:
+    """Samples/s of our loop on `processes` fresh processes (global batch `batch`)."""
+    import logging
+
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=processes,
+        run_id=f"bench-{processes}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="127.0.0.1:0",
+        max_restarts=0,
+    )
+    seconds = elastic_launch(config, process_worker)(
+        args.rows, args.epochs, batch, args.threads, args.repeats
+    )[0]
+    return args.rows * args.epochs / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -120,7 +179,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="median of this many timings")
     parser.add_argument("--batches", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument(
+        "--processes", type=int, nargs="+", help="only our loop, on each of these N processes"
+    )
     args = parser.parse_args()
+    if args.processes:
+        print(
+            f"torch {torch.__version__}, threads per process {args.threads}, rows "
+            f"{args.rows}, epochs {args.epochs}, median of {args.repeats}, "
+            f"{os.cpu_count()} CPUs"
+        )
+        for batch in args.batches:
+            for n in args.processes:
+                rate = processes_rate(n, args, batch)
+                print(f"batch {batch:>5}  ours on {n} process(es) {rate:>12,.0f} samples/s")
+        return
 
     torch.set_num_threads(args.threads)
     train, val = make_data(args.rows)
