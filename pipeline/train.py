@@ -5,6 +5,8 @@ batches (no per-sample Dataset indexing). Every option the course teaches is a p
 L1/L2, gradient clipping, class weights, LR schedule, early stopping on a monitor, random
 restarts. After every epoch the full training state is checkpointed outside DVC's outputs, so
 a killed stage resumes where it stopped and ends with the same bytes as an uninterrupted run.
+With `train.processes: N` (or under torchrun) N processes share every batch through
+DistributedDataParallel (pipeline.distributed); rank 0 logs, checkpoints and writes outputs.
 """
 
 from __future__ import annotations
