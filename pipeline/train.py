@@ -500,13 +500,13 @@ def run(params: Params) -> None:
         launch(params)
         return
     world = world or SINGLE
-    if world.size != params.train.processes:
-        raise PipelineError(
-            f"train.processes: {params.train.processes}, but torchrun started "
-            f"{world.size} processes (WORLD_SIZE); set train.processes: {world.size} so the "
-            f"params record how the model was trained"
-        )
     with distributed.reporting(world):
+        if world.size != params.train.processes:
+            raise PipelineError(
+                f"train.processes: {params.train.processes}, but torchrun started "
+                f"{world.size} processes (WORLD_SIZE); set train.processes: {world.size} so "
+                f"the params record how the model was trained"
+            )
         train_stage(params, world)
 
 
