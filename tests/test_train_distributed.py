@@ -74,11 +74,12 @@ def accuracy_on_test(root: Path) -> float:
     return evaluate.score(evaluate.actual(table, card), proba, card["task"])["accuracy"]
 
 
-def start(root: Path) -> subprocess.Popen:
+def start(root: Path, *launcher: str) -> subprocess.Popen:
+    """`python -m pipeline train` in `root`, optionally under a launcher (python -m <it>)."""
     path = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     env = {**os.environ, "PATH": path, "PYTHONPATH": str(ROOT)}  # this checkout's pipeline
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "train"],
+        [sys.executable, *launcher, "-m", "pipeline", "train"],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,
@@ -253,11 +254,12 @@ def test_under_torchrun_the_world_must_match_the_params(project, capsys, monkeyp
 
 
 def test_two_processes_match_one_and_resume_after_kills_to_the_same_bytes(project, tmp_path):
-    """One process in-process, then two, twice at once in two folders: both complete (each
-    launcher found its own port), with byte-identical outputs and an accuracy within noise of
-    one process. A worker SIGKILLed: one line naming it, no outputs, nothing left running.
-    The launcher SIGKILLed: its workers die with it. The next run resumes from the checkpoint
-    and ends with the bytes of the uninterrupted run."""
+    """One process in-process, then two, twice at once in two folders, once through
+    train.processes and once under an external torchrun: both complete (each rendezvous found
+    its own port), with byte-identical outputs and an accuracy within noise of one process.
+    A worker SIGKILLed: one line naming it, no outputs, nothing left running. The launcher
+    SIGKILLed: its workers die with it. The next run resumes from the checkpoint and ends
+    with the bytes of the uninterrupted run."""
     set_train(project, processes=1)
     assert main(["train"]) == 0
     one = accuracy_on_test(project)
@@ -269,7 +271,8 @@ def test_two_processes_match_one_and_resume_after_kills_to_the_same_bytes(projec
         (twin / path.relative_to(project)).parent.mkdir(parents=True, exist_ok=True)
         (twin / path.relative_to(project)).write_bytes(path.read_bytes())
     began = time.perf_counter()
-    procs = [start(project), start(twin)]
+    torchrun = ("-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2")
+    procs = [start(project), start(twin, *torchrun)]
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0 and "Traceback" not in err, err
