@@ -156,7 +156,8 @@ def launch(params: Params) -> None:
     processes = params.train.processes
     port = rendezvous_port()
     elastic_log = logging.getLogger("torch.distributed.elastic")
-    saved_level, saved_env = elastic_log.level, dict(os.environ)
+    saved_level = elastic_log.level
+    saved_env = {key: os.environ.get(key) for key in (LAUNCHER_ENV, "PYTHONPATH")}
     with tempfile.TemporaryDirectory(prefix="pipeline-train-") as tmp:
         params_file = Path(tmp) / "params.yaml"  # exactly the validated params, whatever file
         params_file.write_text(yaml.safe_dump(params.model_dump(mode="json", by_alias=True)))
@@ -190,8 +191,11 @@ def launch(params: Params) -> None:
             ) from None
         finally:
             elastic_log.setLevel(saved_level)
-            os.environ.clear()
-            os.environ.update(saved_env)
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def failure_message(failures: dict[int, Any], processes: int) -> str:
