@@ -158,7 +158,8 @@ def launch(params: Params) -> None:
     elastic_log = logging.getLogger("torch.distributed.elastic")
     saved_level = elastic_log.level
     saved_env = {key: os.environ.get(key) for key in (LAUNCHER_ENV, "PYTHONPATH")}
-    with tempfile.TemporaryDirectory(prefix="pipeline-train-") as tmp:
+    # the workers' params and logs; a SIGKILLed launcher leaves it behind, named by its pid
+    with tempfile.TemporaryDirectory(prefix=f"pipeline-train-{os.getpid()}-") as tmp:
         params_file = Path(tmp) / "params.yaml"  # exactly the validated params, whatever file
         params_file.write_text(yaml.safe_dump(params.model_dump(mode="json", by_alias=True)))
         config = LaunchConfig(

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -312,6 +314,8 @@ def test_two_processes_match_one_and_resume_after_kills_to_the_same_bytes(projec
     proc.communicate(timeout=60)
     wait_for(lambda: not workers(proc.pid), timeout=10)
     assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in ranks)
+    for left in Path(tempfile.gettempdir()).glob(f"pipeline-train-{proc.pid}-*"):
+        shutil.rmtree(left)  # the killed launcher's temporary folder (workers' params, logs)
 
     proc = start(project)
     out, err = proc.communicate(timeout=300)
