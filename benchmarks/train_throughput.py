@@ -1,4 +1,5 @@
-"""Training throughput: our loop vs a bare loop, a DataLoader loop and scikit-learn.
+"""Training throughput: our loop vs a bare loop, a DataLoader loop and scikit-learn; and our
+loop on N worker processes (train.processes; torch.distributed, gloo on the CPU).
 
 Synthetic 200k x 32 classification table, MLP 128-64, the same optimizer (Adam) and thread
 count for every loop, the table resident on the device. Prints samples/s per loop and batch
@@ -6,15 +7,20 @@ size; the last lines hold ours / bare per batch size (target: ratio_vs_bare >= 0
 
     python benchmarks/train_throughput.py [--rows 200000] [--epochs 3] [--threads 1]
     python benchmarks/train_throughput.py --device cuda --batches 256 4096
+    python benchmarks/train_throughput.py --processes 1 2 [--batches 256]
 
 On CUDA every loop runs under the pipeline's determinism set-up (`torch_setup.configure`),
 except `bare_nondeterministic`, which shows what that set-up costs; `ours_tf32` and
 `ours_bf16` are the pipeline's loop with train.precision tf32 and bf16; scikit-learn is skipped.
+With --processes, each N runs in N fresh processes started by torch's elastic launcher, the
+global batch split among them, timed after a warm-up (process start-up, ~5-10 s here, is not
+in the rate).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -26,8 +32,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from pipeline import torch_setup
+from pipeline import distributed, torch_setup
 from pipeline.config import TrainParams
+from pipeline.distributed import SINGLE, World
 from pipeline.model import MLP
 from pipeline.train import Checkpoint, Tensors, fit
 
@@ -63,8 +70,10 @@ def ours(
     epochs: int,
     checkpoint: bool,
     precision: str = "fp32",
+    world: World = SINGLE,
 ) -> None:
-    """The pipeline's loop: per-epoch validation, early-stopping bookkeeping, checkpoints."""
+    """The pipeline's loop: per-epoch validation, early-stopping bookkeeping, checkpoints
+    (written by rank 0 only, as the stage does)."""
     torch_setup.configure(THREADS, precision)
     params = TrainParams(
         epochs=epochs,
@@ -76,9 +85,9 @@ def ours(
     )
     device = train.x.device
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = Checkpoint(Path(tmp) / "c.pt", "bench") if checkpoint else None
+        ckpt = Checkpoint(Path(tmp) / "c.pt", "bench") if checkpoint and world.main else None
         save = ckpt.save if ckpt else None
-        fit(new_model(device), train, val, "multiclass", params, seed=0, save=save)
+        fit(new_model(device), train, val, "multiclass", params, seed=0, save=save, world=world)
     sync(device)
 
 
@@ -151,6 +160,50 @@ def interleaved_rates(
     return {name: samples / statistics.median(t) for name, t in times.items()}
 
 
+def process_worker(rows: int, epochs: int, batch: int, threads: int, repeats: int) -> float:
+    """One of N launched processes: the median seconds of `repeats` fits of our loop."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(threads)
+    world = distributed.from_env() or SINGLE
+    train, val = make_data(rows)
+    with distributed.process_group(world, torch.device("cpu")):
+        small = Tensors(train.x[:2048], train.y[:2048])
+        ours(small, val, batch, 1, checkpoint=True, world=world)  # first DDP: imports dynamo
+        times = []
+        for _ in range(repeats):
+            if world.size > 1:
+                dist.barrier()
+            started = time.perf_counter()
+            ours(train, val, batch, epochs, checkpoint=True, world=world)
+            if world.size > 1:
+                dist.barrier()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def processes_rate(processes: int, args: argparse.Namespace, batch: int) -> float:
+    """Samples/s of our loop on `processes` fresh processes (global batch `batch`)."""
+    import logging
+
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=processes,
+        run_id=f"bench-{processes}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="127.0.0.1:0",
+        max_restarts=0,
+    )
+    seconds = elastic_launch(config, process_worker)(
+        args.rows, args.epochs, batch, args.threads, args.repeats
+    )[0]
+    return args.rows * args.epochs / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -161,7 +214,21 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--features", type=int, default=32, help="input width")
     parser.add_argument("--only", nargs="+", help="run only these loops (ours is always run)")
+    parser.add_argument(
+        "--processes", type=int, nargs="+", help="only our loop, on each of these N processes"
+    )
     args = parser.parse_args()
+    if args.processes:
+        print(
+            f"torch {torch.__version__}, threads per process {args.threads}, rows "
+            f"{args.rows}, epochs {args.epochs}, median of {args.repeats}, "
+            f"{os.cpu_count()} CPUs"
+        )
+        for batch in args.batches:
+            for n in args.processes:
+                rate = processes_rate(n, args, batch)
+                print(f"batch {batch:>5}  ours on {n} process(es) {rate:>12,.0f} samples/s")
+        return
 
     global THREADS, FEATURES
     THREADS, FEATURES = args.threads, args.features

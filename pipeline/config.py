@@ -201,6 +201,8 @@ class TrainParams(Section):
     ] = "cpu"
     threads: Annotated[int, Field(ge=1)] = 1
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
+    # Worker processes (torch.distributed; README "Training on several GPUs or machines").
+    processes: Annotated[int, Field(ge=1)] = 1
     resume: Literal["auto", "never"] = "auto"
     progress: bool = True
 

@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
-from sklearn.impute import SimpleImputer
-from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from pipeline import io
 from pipeline.config import Params, load_params
@@ -46,6 +44,8 @@ def fit_imputer(train: pd.DataFrame, target: str, missing: str) -> dict[str, Any
             f"fit_scaler: column(s) {empty} have no values in the {len(train)} train rows, so "
             f"clean.missing: impute has nothing to fill them with; drop them in the schema file"
         )
+    from sklearn.impute import SimpleImputer  # here: train and predict import this module
+
     if numeric:
         fitted = SimpleImputer(strategy="median").fit(train[numeric].to_numpy(dtype=np.float64))
         imputer["numeric"] = {c: float(v) for c, v in zip(numeric, fitted.statistics_, strict=True)}
@@ -71,6 +71,8 @@ def apply_imputer(df: pd.DataFrame, imputer: dict[str, Any]) -> tuple[pd.DataFra
 
 def fit_scaler(train: pd.DataFrame, columns: list[str], method: str) -> dict[str, Any]:
     """Fitted scaling for `columns` of the train rows, as plain lists."""
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
     x = train[columns].to_numpy(dtype=np.float64)
     if method == "none" or not columns:
         center, scale = np.zeros(len(columns)), np.ones(len(columns))

@@ -5,6 +5,8 @@ batches (no per-sample Dataset indexing). Every option the course teaches is a p
 L1/L2, gradient clipping, class weights, LR schedule, early stopping on a monitor, random
 restarts. After every epoch the full training state is checkpointed outside DVC's outputs, so
 a killed stage resumes where it stopped and ends with the same bytes as an uninterrupted run.
+With `train.processes: N` (or under torchrun) N processes share every batch through
+DistributedDataParallel (pipeline.distributed); rank 0 logs, checkpoints and writes outputs.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from pipeline import io, torch_setup
+from pipeline import distributed, io, torch_setup
 from pipeline.config import Params, TrainParams, load_params
+from pipeline.distributed import SINGLE, World
 from pipeline.encode import LABEL, target_scale
 from pipeline.errors import PipelineError
 from pipeline.model import MLP, count_parameters, output_size
@@ -236,11 +239,14 @@ def fit(
     on_epoch: EpochHook | None = None,
     save: Callable[[dict[str, Any]], None] | None = None,
     resume: dict[str, Any] | None = None,
+    world: World = SINGLE,
 ) -> RunResult:
     """Train one model; return the monitor's best epoch (or the last, without early stopping).
 
     `save` receives the complete training state after every epoch; passing such a state back
-    as `resume` continues exactly where it left off."""
+    as `resume` continues exactly where it left off. In a `world` of several processes each
+    takes its share of every (global) batch and DistributedDataParallel averages the
+    gradients; every process then holds the same model and takes the same decisions."""
     device = train.x.device
     loss_fn = make_loss(task, params.class_weights, train.y).to(device)
     optimizer = make_optimizer(model, params)
@@ -269,17 +275,23 @@ def fit(
         torch.set_rng_state(resume["torch_rng"])
         if resume.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(resume["cuda_rng"])
+    step_model = model if world.size == 1 else distributed.wrap(model, device)
 
     stop_reason = f"reached train.epochs ({params.epochs})"
     for epoch in range(s["epoch"] + 1, params.epochs + 1):
         started = time.perf_counter()
+        if world.size > 1:
+            distributed.reseed(seed, epoch, world)
         model.train()
         losses, sizes = [], []
-        for idx in batch_indices(n, batch_size, generator, device, min_batch):
+        for batch in batch_indices(n, batch_size, generator, device, min_batch * world.size):
+            idx = world.shard(batch)  # all processes draw the same batches, each takes a share
             optimizer.zero_grad(set_to_none=True)
             with torch_setup.autocast(device, precision):
-                loss = loss_fn(_loss_input(model(train.x[idx]), task), train.y[idx])
+                loss = loss_fn(_loss_input(step_model(train.x[idx]), task), train.y[idx])
             objective = loss + params.l1 * _l1_penalty(model) if params.l1 else loss
+            if world.size > 1:  # DDP averages over processes: weigh each by its share's size
+                objective = objective * (len(idx) * world.size / len(batch))
             objective.backward()
             if params.clip_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
@@ -288,8 +300,14 @@ def fit(
             sizes.append(len(idx))
         # epoch loss = mean over samples, not over batches
         weights = torch.tensor(sizes, dtype=torch.float32, device=device)
-        train_loss = float(torch.stack(losses) @ weights) / sum(sizes)
+        if world.size == 1:
+            train_loss = float(torch.stack(losses) @ weights) / sum(sizes)
+        else:
+            train_loss = distributed.global_mean(torch.stack(losses) @ weights, sum(sizes))
+            distributed.sync_buffers(model)
         metrics = evaluate_epoch(model, val, loss_fn, task, target_scale)
+        if world.size > 1:
+            metrics = distributed.from_main(metrics)
         values = {"train_loss": train_loss, **metrics}
         bad = next((k for k, v in values.items() if not math.isfinite(v)), None)
         if bad is not None:
@@ -395,6 +413,7 @@ def train_model(
     on_epoch: EpochHook | None = None,
     checkpoint: Checkpoint | None = None,
     saved: dict[str, Any] | None = None,
+    world: World = SINGLE,
 ) -> TrainResult:
     """Train `params.restarts` models from derived seeds; keep the best by the monitor.
 
@@ -428,6 +447,7 @@ def train_model(
                 on_epoch=on_epoch,
                 save=save,
                 resume=resume,
+                world=world,
             )
         )
     values = [r.best_value for r in runs]
@@ -467,26 +487,74 @@ def _named_nondeterminism(params: Params, device: torch.device) -> Iterator[None
         ) from None
 
 
+def check_processes(params: Params, rows: int, processes: int) -> None:
+    """Each process takes an equal share of every batch, so a batch needs a row per process
+    (two with batch normalization, whose statistics each process computes on its share)."""
+    if processes == 1:
+        return
+    per = 2 if params.model.normalization == "batch" else 1
+    batch = rows if params.train.batch_size == "full" else min(params.train.batch_size, rows)
+    if batch < processes * per:
+        source = f"all {rows} train rows" if batch == rows else "train.batch_size"
+        norm = ", as batch normalization needs 2" if per == 2 else ""
+        raise PipelineError(
+            f"train.processes: {processes} processes split every batch, so a batch needs at "
+            f"least {processes * per} rows ({per} per process{norm}), but a batch holds "
+            f"{batch} ({source}); lower train.processes or raise train.batch_size"
+        )
+
+
+def launch(params: Params) -> None:
+    """train.processes > 1: check what can fail before any worker starts, then run them."""
+    device = resolve_device(params.train.device)
+    distributed.check_device(params.train.processes, device, params.train.device)
+    check_options(params, io.read_json(io.ENCODER)["task"])
+    rows = io.table_rows(io.ENCODED_DIR / "train.parquet")
+    check_processes(params, rows, params.train.processes)
+    distributed.launch(params)
+
+
 def run(params: Params) -> None:
+    """One process; or the launcher of train.processes workers; or one of those workers
+    (started by that launcher, or by an external torchrun)."""
+    world = distributed.from_env()
+    if world is None and params.train.processes > 1:
+        launch(params)
+        return
+    world = world or SINGLE
+    with distributed.reporting(world):
+        if world.size != params.train.processes:
+            raise PipelineError(
+                f"train.processes: {params.train.processes}, but torchrun started "
+                f"{world.size} processes (WORLD_SIZE); set train.processes: {world.size} so "
+                f"the params record how the model was trained"
+            )
+        train_stage(params, world)
+
+
+def train_stage(params: Params, world: World) -> None:
     from pipeline.train_log import EpochLogger, write_train_reports  # tensorboard, dvclive
 
     torch_setup.configure(params.train.threads, params.train.precision)
     device = resolve_device(params.train.device)  # before any work: a clear message, not torch's
+    distributed.check_device(world.size, device, params.train.device)
+    device = distributed.worker_device(world, device)
     warnings = params.train.warnings()
     if params.train.precision != "fp32" and device.type != "cuda":
         warnings.append(
             f"train.precision {params.train.precision!r} applies on CUDA only; training on "
             f"{device.type} runs in fp32"
         )
-    for warning in warnings:
+    for warning in warnings if world.main else []:
         print(f"train: warning: {warning}", file=sys.stderr)
     encoder = io.read_json(io.ENCODER)
     task = encoder["task"]
     check_options(params, task)
     inputs = [io.ENCODER, io.ENCODED_DIR / "train.parquet", io.ENCODED_DIR / "val.parquet"]
     train = Tensors.from_table(io.read_table(inputs[1]), task, device)
+    check_processes(params, len(train.y), world.size)
     batch_size = params.train.batch_size
-    if batch_size != "full" and batch_size > len(train.y):
+    if batch_size != "full" and batch_size > len(train.y) and world.main:
         # Not an error: the same params must work on a smaller table (data.path is the only
         # switch); a batch larger than the split is the whole split, as `full` would be.
         print(
@@ -502,25 +570,34 @@ def run(params: Params) -> None:
         return MLP.from_params(params.model, n_features, output_size(task, n_classes)).to(device)
 
     checkpoint = Checkpoint(io.TRAIN_CHECKPOINT, fingerprint(params, inputs))
-    if params.train.resume == "never":
+    if params.train.resume == "never" and world.main:
         checkpoint.clear()
-    saved = checkpoint.load()
-    with (
-        EpochLogger(io.TENSORBOARD_DIR, params.train, fresh=saved is None) as logger,
-        _named_nondeterminism(params, device),
-    ):
-        result = train_model(
-            build,
-            train,
-            val,
-            task,
-            params.train,
-            params.seed,
-            target_scale=target_scale(encoder),
-            on_epoch=logger.log,
-            checkpoint=checkpoint,
-            saved=saved,
+    saved = checkpoint.load() if params.train.resume == "auto" else None
+    with distributed.process_group(world, device):
+        if world.size > 1:
+            position = (saved["restart"], saved["fit"]["epoch"]) if saved else None
+            saved = saved if distributed.agree(position, world) else None
+        logger = (
+            EpochLogger(io.TENSORBOARD_DIR, params.train, fresh=saved is None)
+            if world.main
+            else None
         )
+        with logger or contextlib.nullcontext(), _named_nondeterminism(params, device):
+            result = train_model(
+                build,
+                train,
+                val,
+                task,
+                params.train,
+                params.seed,
+                target_scale=target_scale(encoder),
+                on_epoch=logger.log if logger else None,
+                checkpoint=checkpoint if world.main else None,
+                saved=saved,
+                world=world,
+            )
+    if not world.main:
+        return  # rank 0 writes every output
 
     chosen = result.chosen
     reference = build()  # an untrained twin: architecture and parameter count for the card
@@ -547,8 +624,9 @@ def run(params: Params) -> None:
     write_train_reports(io.TRAIN_LOG_DIR, chosen.history, card)
     io.write_json(card, io.MODEL_CARD)
     checkpoint.clear()
+    where = str(device) if world.size == 1 else f"{world.size} processes ({device.type})"
     print(
-        f"train: {card['parameters']} parameters on {device}; restart {chosen.restart} of "
+        f"train: {card['parameters']} parameters on {where}; restart {chosen.restart} of "
         f"{len(result.runs)} chosen; best epoch {chosen.best_epoch} of {len(chosen.history)} "
         f"({monitor} {chosen.best_value:.4f}); {chosen.stop_reason}"
     )

@@ -138,6 +138,15 @@ def test_grid_and_search_run_in_one_queue_and_best_applies_the_winner(tiny: Proj
     )
 
 
+def test_exp_run_trains_on_two_processes(tiny: Project):
+    """`dvc exp run -S train.processes=2`: the one stage command launches 2 gloo workers."""
+    result = tiny.dvc("exp", "run", "-S", "train.processes=2")
+    assert result.ran[:2] == ["train", "evaluate"]
+    assert "on 2 processes (cpu)" in result.output
+    metrics = json.loads((tiny.path / "reports/metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.8
+
+
 def test_cv_stage_writes_mean_and_std(tiny: Project):
     disabled = json.loads((tiny.path / "reports/cv.json").read_text())
     assert disabled == {"enabled": False}
