@@ -26,6 +26,7 @@ from pipeline.errors import PipelineError
 VALIDATED = Path("data/validated.parquet")
 VALIDATION_REPORT = Path("reports/validation.json")
 CLEANING = Path("models/preprocess/cleaning.json")  # the cleaning rules, for predict
+TASK = Path("models/preprocess/task.json")  # {target, task, reason}: decided once, by validate
 SPLIT_DIR = Path("data/split")
 FOLDS = SPLIT_DIR / "folds.parquet"  # kfold only: the non-test rows with their fold
 SPLIT_REPORT = Path("reports/split.json")
