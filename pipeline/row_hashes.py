@@ -1,9 +1,10 @@
 """Seen-before checks across batches: 64-bit hashes of rows (or values) with the row each was
 first seen at.
 
-Memory is 16 bytes per distinct row seen (hash + row number), in sorted numpy chunks merged
-as they grow (a log-structured set: adding n rows costs O(n log n) in all, a lookup one binary
-search per chunk); about 160 MB at 10M rows, far below the rows themselves. Two different rows
+Memory is 8 bytes per distinct row seen (16 with the row number, kept only where a report
+needs first occurrences), in sorted numpy chunks merged as they grow (a log-structured set:
+adding n rows costs O(n log n) in all, a lookup one binary search per chunk): 80 MB at 10M
+rows, far below the rows themselves, but it does grow with the table. Two different rows
 share a 64-bit hash with probability about n² / 2⁶⁵ (3·10⁻⁶ at 10M rows): such a row would be
 counted as a duplicate of the other. That is the price of not holding the table.
 """
@@ -27,9 +28,11 @@ def hash_rows(df: pd.DataFrame) -> np.ndarray:
 
 
 class HashIndex:
-    """A set of uint64 hashes, each with the row it was first added with."""
+    """A set of uint64 hashes, each with the row it was first added with (`keep_rows`; without,
+    a hash found reads as row 0)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_rows: bool = True) -> None:
+        self.keep_rows = keep_rows
         self._keys: list[np.ndarray] = []
         self._rows: list[np.ndarray] = []
 
@@ -39,10 +42,10 @@ class HashIndex:
     def first_rows(self, hashes: np.ndarray) -> np.ndarray:
         """For each hash: the row it was added with, or -1 if it was never added."""
         found = np.full(len(hashes), -1, dtype=np.int64)
-        for keys, rows in zip(self._keys, self._rows, strict=True):
+        for number, keys in enumerate(self._keys):
             at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
             hit = keys[at] == hashes
-            found[hit] = rows[at[hit]]
+            found[hit] = self._rows[number][at[hit]] if self.keep_rows else 0
         return found
 
     def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
@@ -51,14 +54,17 @@ class HashIndex:
             return
         order = np.argsort(hashes, kind="stable")
         self._keys.append(hashes[order])
-        self._rows.append(np.asarray(rows, dtype=np.int64)[order])
+        if self.keep_rows:
+            self._rows.append(np.asarray(rows, dtype=np.int64)[order])
         while len(self._keys) > 1 and len(self._keys[-2]) <= 2 * len(self._keys[-1]):
             keys = np.concatenate(self._keys[-2:])
             order = np.argsort(keys, kind="stable")  # two sorted runs: a linear merge
-            rows = np.concatenate(self._rows[-2:])[order]
-            del self._keys[-2:], self._rows[-2:]
+            del self._keys[-2:]
             self._keys.append(keys[order])
-            self._rows.append(rows)
+            if self.keep_rows:
+                rows = np.concatenate(self._rows[-2:])[order]
+                del self._rows[-2:]
+                self._rows.append(rows)
 
     def seen(self, hashes: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Whether each row repeats an earlier one (in this call or any before); the rows that
