@@ -3,6 +3,7 @@ column's type is decided once for the whole table (numbers with stray text are n
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -28,10 +29,8 @@ OUTPUTS = (io.VALIDATED, io.VALIDATION_REPORT, io.VALIDATION_REPORT.with_suffix(
 
 def run_stage(project: Path, params: dict) -> dict[Path, bytes]:
     """validate.run in `project` (the cwd); the bytes of each output that exists."""
-    try:
+    with contextlib.suppress(PipelineError):
         validate.run(parse_params(params))
-    except PipelineError:
-        pass
     return {p: (project / p).read_bytes() for p in (*OUTPUTS, io.TASK) if (project / p).exists()}
 
 
