@@ -30,9 +30,10 @@ from pipeline.errors import PipelineError
 from pipeline.schema import TableSchema
 
 NUMERIC_SHARE = 0.8
-# Numbers as text (surrounding whitespace ignored); every match casts to float64 in Arrow.
-_NUMBER = r"^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity)$"
-_INTEGER = r"^[+-]?\d{1,18}$"  # fits int64
+# Numbers as text (surrounding whitespace ignored): the grammar of Arrow's cast to float64
+# (so a batch cast in one go and a batch matched value by value agree).
+_NUMBER = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity|nan)$"
+_INTEGER = r"^-?[0-9]{1,18}$"  # what Arrow casts to int64
 _BOOLEANS = {
     "True": True,
     "TRUE": True,
@@ -117,23 +118,51 @@ def _text_array(values: pd.Series) -> pa.Array:
     return pc.utf8_trim_whitespace(array)
 
 
-def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(float64 of each value, NaN where null or not a number; whether it is a number; whether
-    it is a whole number that fits int64), for a text column."""
+def _matches(text: pa.Array, pattern: str) -> pa.Array:
+    return pc.fill_null(pc.match_substring_regex(text, pattern, ignore_case=True), False)
+
+
+def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 of each value, NaN where null or not a number; whether it is a number), for a
+    text column. Arrow's cast reads a batch of nothing but numbers in one go; otherwise the
+    values that match _NUMBER (the same grammar) are cast."""
     text = _text_array(values)
-    is_number = pc.fill_null(pc.match_substring_regex(text, _NUMBER, ignore_case=True), False)
-    is_integer = pc.fill_null(pc.match_substring_regex(text, _INTEGER), False)
-    numbers = pc.cast(pc.if_else(is_number, text, pa.scalar(None, text.type)), pa.float64())
-    return (
-        numbers.to_numpy(zero_copy_only=False),
-        is_number.to_numpy(zero_copy_only=False),
-        is_integer.to_numpy(zero_copy_only=False),
-    )
+    try:
+        numbers = pc.cast(text, pa.float64())
+        is_number = pc.is_valid(text)
+    except pa.ArrowInvalid:
+        is_number = _matches(text, _NUMBER)
+        numbers = pc.cast(pc.if_else(is_number, text, pa.scalar(None, text.type)), pa.float64())
+    return numbers.to_numpy(zero_copy_only=False), is_number.to_numpy(zero_copy_only=False)
 
 
 def _integers(values: pd.Series) -> np.ndarray:
-    text = pc.replace_substring_regex(_text_array(values), r"^\+", "")
-    return pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False)
+    return pc.cast(_text_array(values), pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _count_text(p: Profile, values: pd.Series) -> None:
+    """Add a batch of a text column to its counts: numbers, whole numbers, true/false words.
+    `integers` counts only batches of nothing but whole numbers (all that matters is whether
+    every value is one)."""
+    text = _text_array(values)
+    valid = len(text) - text.null_count
+    try:
+        numbers = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:  # not all numbers: count distinct values (a few, in text columns)
+        counts = pc.value_counts(text)
+        distinct, times = counts.field("values"), counts.field("counts")
+        for name, matched in (
+            ("numbers", _matches(distinct, _NUMBER)),
+            ("integers", _matches(distinct, _INTEGER)),
+            ("booleans", pc.fill_null(pc.is_in(distinct, pa.array(list(_BOOLEANS))), False)),
+        ):
+            found = pc.sum(pc.if_else(matched, times, 0)).as_py() or 0
+            setattr(p, name, getattr(p, name) + found)
+        return
+    p.numbers += valid
+    finite = numbers[~np.isnan(numbers)]
+    if np.array_equal(finite, np.round(finite)):
+        p.integers += pc.sum(_matches(text, _INTEGER)).as_py() or 0
 
 
 def profile(batches: Iterable[pd.DataFrame]) -> dict[str, Profile]:
@@ -144,13 +173,9 @@ def profile(batches: Iterable[pd.DataFrame]) -> dict[str, Profile]:
             values = frame[column]
             p = profiles.setdefault(column, Profile(native_kind(values)))
             p.rows += len(values)
-            null = values.isna()
-            p.nulls += int(null.sum())
+            p.nulls += int(values.isna().sum())
             if p.native == "text" and len(values):
-                _, is_number, is_integer = parse_numbers(values)
-                p.numbers += int(is_number.sum())
-                p.integers += int(is_integer.sum())
-                p.booleans += int(values[~null].astype(str).isin(_BOOLEANS).sum())
+                _count_text(p, values)
     return profiles
 
 
@@ -207,7 +232,7 @@ def apply_types(frame: pd.DataFrame, types: dict[str, ColumnType]) -> TypedBatch
         if t.kind == KEEP or (t.kind == TEXT and native == "text"):
             continue
         if t.kind in (INT, FLOAT, NUMBERS_WITH_TEXT, TEXT_OF_NUMBERS) and native == "text":
-            numbers, is_number, _ = parse_numbers(values)
+            numbers, is_number = parse_numbers(values)
             bad = values.notna().to_numpy() & ~is_number
             if bad.any():
                 out.text_in_numbers[column] = values[bad]

@@ -299,7 +299,10 @@ class TableWriter:
     def _flush(self, rows: int) -> None:
         whole = pa.concat_tables(self._pending)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, self.schema)
+            # Dictionary pages only where values repeat: for float columns they cost 3x the
+            # write time and make the file bigger.
+            dictionary = [f.name for f in self.schema if not pa.types.is_floating(f.type)]
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, use_dictionary=dictionary)
         self._writer.write_table(whole.slice(0, rows), row_group_size=ROW_GROUP_ROWS)
         rest = whole.slice(rows)
         self._pending = [rest] if rest.num_rows else []
