@@ -8,7 +8,7 @@ The table (seeded, written once per size under --dir as Parquet, row groups of 1
 16 float columns, 4 text categoricals with 5, 12, 25 and 50 levels, a yes/no target, 0.1% nulls
 in one float column; about 135 bytes a row in Parquet. Each run is `python -m pipeline validate`
 in a fresh project folder whose params point at the table, under `/usr/bin/time -v` (wall time,
-peak RSS of the process).
+peak RSS of the process, CPU seconds: user + system, which a busy machine disturbs less).
 """
 
 from __future__ import annotations
@@ -83,8 +83,13 @@ def run_stage(table: Path, batch_rows: int) -> dict[str, float]:
         wall = re.search(r"Elapsed \(wall clock\) time .*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
         hours, minutes, seconds = (float(g or 0) for g in wall.groups())
         rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+        cpu = sum(
+            float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", proc.stderr).group(1))
+            for kind in ("User", "System")
+        )
         return {
             "seconds": hours * 3600 + minutes * 60 + seconds,
+            "cpu_seconds": cpu,
             "peak_rss_mb": int(rss.group(1)) / 1024,
         }
 
@@ -100,7 +105,10 @@ def main() -> None:
         f"Python {platform.python_version()}, pyarrow {pa.__version__}, {platform.machine()}, "
         f"{os.cpu_count()} CPUs"
     )
-    print(f"{'rows':>10} {'batch_rows':>10} {'seconds':>8} {'rows/s':>11} {'peak RSS MB':>12}")
+    print(
+        f"{'rows':>10} {'batch_rows':>10} {'seconds':>8} {'cpu s':>8} {'rows/s':>11} "
+        f"{'peak RSS MB':>12}"
+    )
     for rows in args.rows:
         table = args.dir / f"validate_bench_{rows}.{'csv' if args.csv else 'parquet'}"
         if not table.exists():
@@ -108,7 +116,7 @@ def main() -> None:
         for batch_rows in args.batch_rows:
             m = run_stage(table, batch_rows)
             print(
-                f"{rows:>10} {batch_rows:>10} {m['seconds']:>8.1f} "
+                f"{rows:>10} {batch_rows:>10} {m['seconds']:>8.1f} {m['cpu_seconds']:>8.1f} "
                 f"{rows / m['seconds']:>11,.0f} {m['peak_rss_mb']:>12,.0f}",
                 flush=True,
             )

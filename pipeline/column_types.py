@@ -122,15 +122,25 @@ def _matches(text: pa.Array, pattern: str) -> pa.Array:
     return pc.fill_null(pc.match_substring_regex(text, pattern, ignore_case=True), False)
 
 
+def _all_numbers(text: pa.Array) -> pa.Array | None:
+    """Arrow's cast of a batch of nothing but numbers, else None. A failed cast costs far more
+    than a good one, so the first values are tried alone first."""
+    try:
+        pc.cast(text.slice(0, 64), pa.float64())
+        return pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:
+        return None
+
+
 def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(float64 of each value, NaN where null or not a number; whether it is a number), for a
     text column. Arrow's cast reads a batch of nothing but numbers in one go; otherwise the
     values that match _NUMBER (the same grammar) are cast."""
     text = _text_array(values)
-    try:
-        numbers = pc.cast(text, pa.float64())
+    numbers = _all_numbers(text)
+    if numbers is not None:
         is_number = pc.is_valid(text)
-    except pa.ArrowInvalid:
+    else:
         is_number = _matches(text, _NUMBER)
         numbers = pc.cast(pc.if_else(is_number, text, pa.scalar(None, text.type)), pa.float64())
     return numbers.to_numpy(zero_copy_only=False), is_number.to_numpy(zero_copy_only=False)
@@ -146,9 +156,8 @@ def _count_text(p: Profile, values: pd.Series) -> None:
     every value is one)."""
     text = _text_array(values)
     valid = len(text) - text.null_count
-    try:
-        numbers = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-    except pa.ArrowInvalid:  # not all numbers: count distinct values (a few, in text columns)
+    numbers = _all_numbers(text)
+    if numbers is None:  # not all numbers: count distinct values (a few, in text columns)
         counts = pc.value_counts(text)
         distinct, times = counts.field("values"), counts.field("counts")
         for name, matched in (
@@ -160,6 +169,7 @@ def _count_text(p: Profile, values: pd.Series) -> None:
             setattr(p, name, getattr(p, name) + found)
         return
     p.numbers += valid
+    numbers = numbers.to_numpy(zero_copy_only=False)
     finite = numbers[~np.isnan(numbers)]
     if np.array_equal(finite, np.round(finite)):
         p.integers += pc.sum(_matches(text, _INTEGER)).as_py() or 0
