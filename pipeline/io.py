@@ -243,7 +243,8 @@ def iter_table(
     if not Path(path).exists():
         raise PipelineError(f"missing input {str(path)!r}: run `dvc repro` to build it first")
     try:
-        parquet = pq.ParquetFile(path)
+        # Without pre_buffer=False, pyarrow keeps every row group read so far in memory.
+        parquet = pq.ParquetFile(path, pre_buffer=False)
         for batch in parquet.iter_batches(
             batch_size=batch_rows, columns=columns, use_pandas_metadata=True
         ):

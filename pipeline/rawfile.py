@@ -7,7 +7,8 @@ gzip, Parquet... bytes, no NUL), does it have a header, are the header's names u
 reading: bytes that are not UTF-8 (named by line), and rows whose field count differs from the
 header's (named by data row, from a scan with Python's csv module once any is seen). A Parquet
 file is read row group by row group in its own types (dictionary columns as plain values; a
-pandas index stored in it is dropped, as `pandas.read_parquet(...).reset_index(drop=True)`).
+pandas index stored in it is dropped, as `pandas.read_parquet(...).reset_index(drop=True)`);
+memory then holds one row group of the file's, whatever its size, besides the batch.
 
 Every frame carries `_row`: the row's position among the data rows of the file (0-based; blank
 CSV lines are not rows), whatever the batch size.
@@ -71,7 +72,9 @@ class RawFile:
             self.repeated_names = sorted({n for n in self._header if self._header.count(n) > 1})
         else:
             try:
-                self._parquet = pq.ParquetFile(self.path)
+                # pre_buffer (the default) keeps every row group read so far: memory would
+                # grow with the table
+                self._parquet = pq.ParquetFile(self.path, pre_buffer=False)
             except (ValueError, OSError) as exc:
                 raise Unreadable(f"cannot read: {exc}") from None
             self._arrow_schema = self._parquet.schema_arrow
