@@ -2,9 +2,8 @@
 first seen at.
 
 Memory is 8 bytes per distinct row seen (16 with the row number, kept only where a report
-needs first occurrences), in sorted numpy chunks merged as they grow (a log-structured set:
-adding n rows costs O(n log n) in all, a lookup one binary search per chunk): 80 MB at 10M
-rows, far below the rows themselves, but it does grow with the table. Two different rows
+needs first occurrences), in sorted numpy chunks merged as they grow: 80 MB at 10M rows, far
+below the rows themselves, but it does grow with the table. Two different rows
 share a 64-bit hash with probability about n² / 2⁶⁵ (3·10⁻⁶ at 10M rows): such a row would be
 counted as a duplicate of the other. That is the price of not holding the table.
 """
@@ -27,44 +26,78 @@ def hash_rows(df: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_pandas_object(normal, index=False).to_numpy()
 
 
+class _Sorted:
+    """Hashes (and rows) in sorted chunks, merged as they grow: adding n hashes costs
+    O(n log n) in all, a lookup one binary search per chunk."""
+
+    def __init__(self, keep_rows: bool) -> None:
+        self.keep_rows = keep_rows
+        self.keys: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+
+    def first_rows(self, hashes: np.ndarray) -> np.ndarray:
+        found = np.full(len(hashes), -1, dtype=np.int64)
+        for number, keys in enumerate(self.keys):
+            at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+            hit = keys[at] == hashes
+            found[hit] = self.rows[number][at[hit]] if self.keep_rows else 0
+        return found
+
+    def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
+        order = np.argsort(hashes, kind="stable")
+        self.keys.append(hashes[order])
+        if self.keep_rows:
+            self.rows.append(rows[order])
+        while len(self.keys) > 1 and len(self.keys[-2]) <= 2 * len(self.keys[-1]):
+            keys = np.concatenate(self.keys[-2:])
+            order = np.argsort(keys, kind="stable")  # two sorted runs: a linear merge
+            del self.keys[-2:]
+            self.keys.append(keys[order])
+            if self.keep_rows:
+                merged = np.concatenate(self.rows[-2:])[order]
+                del self.rows[-2:]
+                self.rows.append(merged)
+
+
 class HashIndex:
     """A set of uint64 hashes, each with the row it was first added with (`keep_rows`; without,
-    a hash found reads as row 0)."""
+    a hash found reads as row 0). Split by the hashes' top bits into PARTS sets, so merging
+    chunks needs spare memory for 1/PARTS of them at a time, not for all."""
+
+    PARTS = 256
 
     def __init__(self, keep_rows: bool = True) -> None:
-        self.keep_rows = keep_rows
-        self._keys: list[np.ndarray] = []
-        self._rows: list[np.ndarray] = []
+        self._parts = [_Sorted(keep_rows) for _ in range(self.PARTS)]
+        self._size = 0
 
     def __len__(self) -> int:
-        return sum(len(k) for k in self._keys)
+        return self._size
+
+    def _split(self, hashes: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """(part, positions of the hashes that belong to it) for each part holding some."""
+        part = (hashes >> np.uint64(56)).astype(np.intp)  # top 8 bits: PARTS = 256
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.PARTS + 1))
+        return [
+            (p, order[bounds[p] : bounds[p + 1]])
+            for p in range(self.PARTS)
+            if bounds[p] < bounds[p + 1]
+        ]
 
     def first_rows(self, hashes: np.ndarray) -> np.ndarray:
         """For each hash: the row it was added with, or -1 if it was never added."""
         found = np.full(len(hashes), -1, dtype=np.int64)
-        for number, keys in enumerate(self._keys):
-            at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
-            hit = keys[at] == hashes
-            found[hit] = self._rows[number][at[hit]] if self.keep_rows else 0
+        for part, positions in self._split(hashes):
+            if self._parts[part].keys:
+                found[positions] = self._parts[part].first_rows(hashes[positions])
         return found
 
     def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
         """Add hashes not yet in the set (distinct among themselves) with their rows."""
-        if not len(hashes):
-            return
-        order = np.argsort(hashes, kind="stable")
-        self._keys.append(hashes[order])
-        if self.keep_rows:
-            self._rows.append(np.asarray(rows, dtype=np.int64)[order])
-        while len(self._keys) > 1 and len(self._keys[-2]) <= 2 * len(self._keys[-1]):
-            keys = np.concatenate(self._keys[-2:])
-            order = np.argsort(keys, kind="stable")  # two sorted runs: a linear merge
-            del self._keys[-2:]
-            self._keys.append(keys[order])
-            if self.keep_rows:
-                rows = np.concatenate(self._rows[-2:])[order]
-                del self._rows[-2:]
-                self._rows.append(rows)
+        rows = np.asarray(rows, dtype=np.int64)
+        for part, positions in self._split(hashes):
+            self._parts[part].add(hashes[positions], rows[positions])
+        self._size += len(hashes)
 
     def seen(self, hashes: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Whether each row repeats an earlier one (in this call or any before); the rows that
