@@ -68,7 +68,7 @@ class Cleaner:
         if self._has_target:
             null = df[self.target].isna().to_numpy()
             self._target_missing.add(df.index[null])
-            df = df[~null]
+            df = _without(df, null)
         nulls = df.isna()
         for column, count in nulls.sum().items():
             self._nulls[column] += int(count)
@@ -76,14 +76,14 @@ class Cleaner:
         self._null_rows.add(df.index[null_rows])
         if self.missing == "drop":
             self._removed_missing += int(null_rows.sum())
-            df = df[~null_rows]
+            df = _without(df, null_rows)
         for column, unit in self._units.items():
             df[column] = df[column] * unit.scale
         df = df.rename(columns={c: u.rename for c, u in self._units.items() if u.rename})
         rows = df.index.to_numpy()
         duplicated = self._seen.seen(hash_rows(df), rows) >= 0
         self._duplicate_rows.add(df.index[duplicated])
-        return df[~duplicated] if self.duplicates == "drop" else df
+        return _without(df, duplicated) if self.duplicates == "drop" else df
 
     def summary(self) -> dict[str, Any]:
         cleaning: dict[str, Any] = {"columns_dropped": list(self.schema.drop)}
@@ -111,6 +111,11 @@ class Cleaner:
             "example_rows": self._duplicate_rows.examples,
         }
         return cleaning
+
+
+def _without(df: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """`df` less the rows marked (no copy when none is)."""
+    return df[~rows] if rows.any() else df
 
 
 class _Rows:
