@@ -27,7 +27,9 @@ import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 from pipeline.errors import PipelineError
+from pipeline.expectations import EXAMPLES
 from pipeline.schema import TableSchema
+from pipeline.validation_report import Report
 
 NUMERIC_SHARE = 0.8
 # Numbers as text (surrounding whitespace ignored): the grammar of Arrow's cast to float64
@@ -259,3 +261,39 @@ def apply_types(frame: pd.DataFrame, types: dict[str, ColumnType]) -> TypedBatch
             typed = typed.astype("string").astype(str).where(typed.notna())
         out.frame[column] = typed
     return out
+
+
+class TextInNumbers:
+    """Text cells of the columns typed numbers-with-text, over all batches: how many, and the
+    first EXAMPLES with their rows; `rules()` gives one `numeric_type` rule per such column,
+    declared ones first."""
+
+    def __init__(self, types: dict[str, ColumnType]) -> None:
+        self.types = types
+        columns = sorted(
+            (c for c, t in types.items() if t.kind == NUMBERS_WITH_TEXT),
+            key=lambda c: not types[c].declared,
+        )
+        self._cells = {c: pd.Series([], dtype=object) for c in columns}
+        self._counts = dict.fromkeys(columns, 0)
+
+    def add(self, text_in_numbers: dict[str, pd.Series]) -> None:
+        for column, bad in text_in_numbers.items():
+            self._counts[column] += len(bad)
+            shown = self._cells[column]
+            if len(shown) < EXAMPLES:
+                more = bad.head(EXAMPLES - len(shown)).astype(object)
+                self._cells[column] = pd.concat([shown, more]) if len(shown) else more
+
+    def rules(self) -> list[dict[str, object]]:
+        report = Report()
+        for column, cells in self._cells.items():
+            t = self.types[column]
+            observed = (
+                "declared numeric; read as text"
+                if t.declared
+                else f"{t.share:.1%} of values are numbers, the rest text; fix the text, or "
+                f"declare type: categorical in the schema file if text is meant"
+            )
+            report.add("numeric_type", column, observed, cells, count=self._counts[column])
+        return report.rules

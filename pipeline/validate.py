@@ -27,16 +27,15 @@ import pandas as pd
 from pipeline import io
 from pipeline.cleaning import Cleaner
 from pipeline.column_types import (
-    NUMBERS_WITH_TEXT,
     ColumnType,
     Profile,
+    TextInNumbers,
     apply_types,
     decide_types,
     profile,
 )
 from pipeline.config import Params, load_params
 from pipeline.errors import PipelineError
-from pipeline.expectations import EXAMPLES
 from pipeline.rawfile import RawFile, Unreadable
 from pipeline.schema import TableSchema, load_schema
 from pipeline.size_rules import TableFacts, size_rules
@@ -115,29 +114,6 @@ def column_types(
     return decide_types(profiles, schema)
 
 
-def text_in_numbers_rules(
-    types: dict[str, ColumnType], cells: dict[str, pd.Series], counts: dict[str, int]
-) -> list[dict[str, Any]]:
-    """`numeric_type` per column read as numbers with text in it: declared ones first."""
-    rules = []
-    ordered = sorted(
-        (c for c, t in types.items() if t.kind == NUMBERS_WITH_TEXT),
-        key=lambda c: not types[c].declared,
-    )
-    for column in ordered:
-        t = types[column]
-        observed = (
-            "declared numeric; read as text"
-            if t.declared
-            else f"{t.share:.1%} of values are numbers, the rest text; fix the text, or declare "
-            f"type: categorical in the schema file if text is meant"
-        )
-        report = Report()
-        report.add("numeric_type", column, observed, cells[column], count=counts[column])
-        rules += report.rules
-    return rules
-
-
 def validate_batches(
     source: RawFile | FrameSource | None,
     schema: TableSchema,
@@ -154,19 +130,13 @@ def validate_batches(
         types = None if source is None else column_types(source, schema, report)
         if types is None:
             return document(report, summary)
-        cells = {
-            c: pd.Series([], dtype=object) for c, t in types.items() if t.kind == NUMBERS_WITH_TEXT
-        }
-        counts = dict.fromkeys(cells, 0)
+        text_cells = TextInNumbers(types)
         checks = cleaner = facts = None
         rows_in = 0
         for batch in source.batches():
             rows_in += len(batch)
             typed = apply_types(batch, types)
-            for column, bad in typed.text_in_numbers.items():
-                counts[column] += len(bad)
-                if len(cells[column]) < EXAMPLES:
-                    cells[column] = pd.concat([cells[column], bad.astype(object)])
+            text_cells.add(typed.text_in_numbers)
             frame = typed.frame
             if checks is None:
                 kept = [c for c in frame.columns if c not in schema.drop]
@@ -182,7 +152,7 @@ def validate_batches(
         report.rules = []
         report.add("readable", None, observed=f"{source.path}: {exc}", passed=False)
         return document(report, summary)
-    report.rules += text_in_numbers_rules(types, cells, counts)
+    report.rules += text_cells.rules()
     report.rules += checks.rules()
     report.rules += cleaner.problems
     report.cleaning = cleaner.summary()
