@@ -27,6 +27,9 @@ from pipeline.sizing import (
 from pipeline.task import MAX_INTEGER_CLASSES, infer_classification, resolve_task
 
 TARGET_VALUES_KEPT = 1000
+# Categories counted per one-hot feature; past this the model's width is a lower bound (and the
+# column an identifier to drop, most likely), so memory stays bounded.
+CATEGORIES_COUNTED = 100_000
 assert TARGET_VALUES_KEPT > MAX_INTEGER_CLASSES  # past it, `auto` reads numbers as regression
 
 
@@ -73,9 +76,16 @@ class TableFacts:
                 kept = list(self.target_counts)[: self._cap + 1]
                 self.target_counts = dict.fromkeys(kept, 0)
         for column, seen in self.one_hot.items():
+            if len(seen) > CATEGORIES_COUNTED:
+                continue
             text = df[column].astype(str)
             self._nulls[column] = self._nulls[column] or bool(text.isna().any())
             seen.update(pd.unique(text.dropna()).tolist())
+
+    @property
+    def uncounted(self) -> list[str]:
+        """One-hot features with more categories than CATEGORIES_COUNTED."""
+        return [c for c, seen in self.one_hot.items() if len(seen) > CATEGORIES_COUNTED]
 
     def target_values(self) -> pd.Series:
         """Each distinct target value once (all of them, or TARGET_VALUES_KEPT + 1 when
@@ -220,7 +230,13 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
                 f"{train_rows} training rows ({params.split.shares()['train']:.3g} of {rows}) "
                 f"for {parameters} parameters of a {width}-{'-'.join(map(str, hidden))}"
                 f"{'-' if hidden else ''}{outputs} MLP: {train_rows / parameters:.2f} per "
-                f"parameter; {needed} wanted. More data, or a smaller model.hidden",
+                f"parameter; {needed} wanted. More data, or a smaller model.hidden"
+                + (
+                    f" (at least: {facts.uncounted} have more than {CATEGORIES_COUNTED} "
+                    f"categories; drop identifiers in the schema file)"
+                    if facts.uncounted
+                    else ""
+                ),
                 v.rows_per_parameter_severity,
             )
         )

@@ -225,3 +225,21 @@ def test_hash_index_finds_every_repeat_across_many_adds():
             seen.setdefault(value, row)
         assert first.tolist() == expected
     assert len(index) == len(seen)
+
+
+def test_an_identifier_column_is_not_counted_past_a_bound(monkeypatch):
+    """Categories of a one-hot feature are counted up to a bound (memory); past it the model
+    size is a lower bound and the report says which column to drop."""
+    from pipeline import size_rules
+
+    monkeypatch.setattr(size_rules, "CATEGORIES_COUNTED", 10)
+    df = pd.DataFrame({"x": np.arange(100.0), "ref": [f"r{i}" for i in range(100)]})
+    df["y"] = ["a", "b"] * 50
+    _, result = validate.validate_table(
+        df,
+        load_schema(ROOT / "none.csv")[0],
+        parse_params({"data": {"target": "y", "batch_rows": 16}}),
+    )
+    sizing = next(r for r in result["rules"] if "rows_per_parameter" in r["rule"])
+    assert "at least: ['ref'] have more than 10 categories" in sizing["observed"]
+    assert result["model_size"]["encoded_features"] <= 1 + 11 + 16
