@@ -5,8 +5,10 @@ rows without a target (always: they teach nothing), handle missing values (`clea
 rows holding a null, or keep them for `fit_scaler` to impute from train rows), bring declared
 units to one (e.g. grams to kilograms, renaming the column if asked), and find exact duplicate
 rows (`clean.duplicates`: keep or drop). A duplicate is a row equal in every kept column to an
-earlier row of the file, in any batch: rows are hashed (see `pipeline.row_hashes`), so memory
-grows by 8 bytes per distinct row, not by the table.
+earlier row of the file, in any batch: rows are hashed (see `pipeline.row_hashes`). To keep
+them, the hashes go to temporary files and are counted after the last batch (memory flat); to
+drop them, each batch is checked against the hashes of the rows before it, held in memory (8
+bytes a distinct row).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pandas as pd
 
 from pipeline.config import Params
 from pipeline.expectations import EXAMPLES
-from pipeline.row_hashes import HashIndex, hash_rows
+from pipeline.row_hashes import HashIndex, SpilledHashes, hash_rows
 from pipeline.schema import TableSchema
 from pipeline.sizing import is_numeric_feature
 
@@ -61,7 +63,10 @@ class Cleaner:
         self._removed_missing = 0
         self._nulls = dict.fromkeys(kept.columns, 0)
         self._duplicate_rows = _Rows()
-        self._seen = HashIndex(keep_rows=False)
+        if self.duplicates == "drop":
+            self._seen = HashIndex(keep_rows=False)
+        else:
+            self._spilled = SpilledHashes()
 
     def clean(self, df: pd.DataFrame) -> pd.DataFrame:
         df = df.drop(columns=self._drop)
@@ -81,11 +86,18 @@ class Cleaner:
             df[column] = df[column] * unit.scale
         df = df.rename(columns={c: u.rename for c, u in self._units.items() if u.rename})
         rows = df.index.to_numpy()
+        if self.duplicates == "keep":
+            self._spilled.add(hash_rows(df), rows)
+            return df
         duplicated = self._seen.seen(hash_rows(df), rows) >= 0
         self._duplicate_rows.add(df.index[duplicated])
-        return _without(df, duplicated) if self.duplicates == "drop" else df
+        return _without(df, duplicated)
 
     def summary(self) -> dict[str, Any]:
+        """The counts (call once, after the last batch)."""
+        if self.duplicates == "keep":
+            count, examples = self._spilled.repeats(EXAMPLES)
+            self._duplicate_rows.count, self._duplicate_rows.examples = count, examples
         cleaning: dict[str, Any] = {"columns_dropped": list(self.schema.drop)}
         if self._has_target:
             cleaning["target_missing"] = {

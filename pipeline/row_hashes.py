@@ -1,14 +1,21 @@
-"""Seen-before checks across batches: 64-bit hashes of rows (or values) with the row each was
-first seen at.
+"""Seen-before checks across batches, on 64-bit hashes of rows (or values).
 
-Memory is 8 bytes per distinct row seen (16 with the row number, kept only where a report
-needs first occurrences), in sorted numpy chunks merged as they grow: 80 MB at 10M rows, far
-below the rows themselves, but it does grow with the table. Two different rows
+Two ways, by what the caller must know when:
+- `HashIndex` answers per batch, while reading (needed to drop a duplicate before it is
+  written): 8 bytes of memory per distinct row (16 with the row of the first occurrence), in
+  sorted numpy chunks merged as they grow: 80 MB at 10M rows, far below the rows themselves,
+  but growing with the table.
+- `SpilledHashes` answers after the last batch (enough to count duplicates and name the first
+  few): hashes and rows go to temporary files split by the hashes' top bits, and are read back
+  one part at a time, so memory is 1/PARTS of them: flat as the table grows. Two different rows
 share a 64-bit hash with probability about n² / 2⁶⁵ (3·10⁻⁶ at 10M rows): such a row would be
 counted as a duplicate of the other. That is the price of not holding the table.
 """
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -109,3 +116,50 @@ class HashIndex:
         if within.any():  # repeats of a row first seen in this same call
             first[within] = self.first_rows(hashes[within])
         return first
+
+
+class SpilledHashes:
+    """Row hashes on disk (16 bytes a row, in a temporary folder removed by `close`); after the
+    last `add`, `repeats()` finds the rows equal to an earlier row."""
+
+    PARTS = 64
+    _ROW = np.dtype([("hash", "<u8"), ("row", "<i8")])
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="validate-hashes-")
+        self._files = [
+            open(Path(self._folder.name) / f"{part}.bin", "wb")  # noqa: SIM115 (closed in close)
+            for part in range(self.PARTS)
+        ]
+
+    def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
+        """Hashes of rows, in file order (each call after the rows of the one before)."""
+        records = np.empty(len(hashes), dtype=self._ROW)
+        records["hash"], records["row"] = hashes, rows
+        part = (hashes >> np.uint64(58)).astype(np.intp)  # top 6 bits: PARTS = 64
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.PARTS + 1))
+        for p in range(self.PARTS):
+            if bounds[p] < bounds[p + 1]:
+                records[order[bounds[p] : bounds[p + 1]]].tofile(self._files[p])
+
+    def repeats(self, examples: int) -> tuple[int, list[int]]:
+        """(how many rows repeat an earlier row, the first `examples` of them in file order)."""
+        count = 0
+        first: list[int] = []
+        for file in self._files:
+            file.close()
+            records = np.fromfile(file.name, dtype=self._ROW)
+            records = records[np.argsort(records["hash"], kind="stable")]  # rows stay in order
+            repeat = np.zeros(len(records), dtype=bool)
+            repeat[1:] = records["hash"][1:] == records["hash"][:-1]
+            count += int(repeat.sum())
+            first = sorted([*first, *np.sort(records["row"][repeat])[:examples].tolist()])
+            first = first[:examples]
+        self.close()
+        return count, first
+
+    def close(self) -> None:
+        for file in self._files:
+            file.close()
+        self._folder.cleanup()

@@ -72,11 +72,15 @@ PASSING = {"clean": {"missing": "impute", "duplicates": "drop"}, "validate": {"m
 
 
 @settings(
-    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(batch_rows=st.integers(min_value=3, max_value=25), failing=st.booleans())
+@given(
+    batch_rows=st.integers(min_value=3, max_value=25),
+    failing=st.booleans(),
+    duplicates=st.sampled_from(["keep", "drop"]),
+)
 def test_outputs_are_the_same_bytes_whatever_the_batch_size(
-    batch_rows, failing, tmp_path_factory, monkeypatch
+    batch_rows, failing, duplicates, tmp_path_factory, monkeypatch
 ):
     """A table with nulls, duplicates, a repeated id and a value below a minimum (failing), or
     the same table passing: the same report and table for small batches as for one batch."""
@@ -88,6 +92,7 @@ def test_outputs_are_the_same_bytes_whatever_the_batch_size(
             project, messy_table(), "t.csv", MESSY_SCHEMA if failing else {"drop": ["id"]}
         )
         params = {"data": {"path": path, "target": "label", "batch_rows": rows}, **PASSING}
+        params["clean"] = {**PASSING["clean"], "duplicates": duplicates}
         outputs[rows] = run_stage(project, params)
     small, whole = outputs.values()
     assert small == whole
