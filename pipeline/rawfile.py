@@ -205,7 +205,7 @@ def _csv_header(path: Path) -> list[str]:
     if b"\x00" in head:
         raise Unreadable("holds NUL bytes: a binary file, not a CSV text table")
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             header = next(csv.reader(f), None)
     except UnicodeDecodeError:
         raise Unreadable(_encoding_problem(path)) from None
@@ -221,7 +221,7 @@ def _scan_field_counts(path: Path, width: int) -> pd.Series:
     'N fields'; only these rows are kept, so memory is set by how many there are."""
     rows: list[int] = []
     counts: list[int] = []
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         next(reader, None)
         number = 0

@@ -248,3 +248,13 @@ def test_an_identifier_column_is_not_counted_past_a_bound(monkeypatch):
     sizing = next(r for r in result["rules"] if "rows_per_parameter" in r["rule"])
     assert "at least: ['ref'] have more than 10 categories" in sizing["observed"]
     assert result["model_size"]["encoded_features"] <= 1 + 11 + 16
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path, monkeypatch):
+    df = messy_table()[["label", "x", "n"]]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "data/raw/t.csv").write_text(df.to_csv(index=False), encoding="utf-8-sig")
+    params = {"data": {"path": "data/raw/t.csv", "target": "label"}, "validate": {"min_rows": 10}}
+    run_stage(tmp_path, params)
+    assert list(io.read_table(io.VALIDATED).columns) == ["label", "x", "n"]
