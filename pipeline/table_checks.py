@@ -55,18 +55,15 @@ def plan_checks(
         if column not in prototype:
             continue
         values = prototype[column]
-        if rule.min is not None:
-            check = Check(
-                f"min >= {rule.min:g}", column, "ExpectColumnValuesToBeBetween",
-                {"min_value": rule.min},
-            )  # fmt: skip
-            planned.append(Planned(check, ROWS))
-        if rule.max is not None:
-            check = Check(
-                f"max <= {rule.max:g}", column, "ExpectColumnValuesToBeBetween",
-                {"max_value": rule.max},
-            )  # fmt: skip
-            planned.append(Planned(check, ROWS))
+        for name, bound, key in (
+            ("min >=", rule.min, "min_value"),
+            ("max <=", rule.max, "max_value"),
+        ):
+            if bound is not None:
+                check = Check(
+                    f"{name} {bound:g}", column, "ExpectColumnValuesToBeBetween", {key: bound}
+                )
+                planned.append(Planned(check, ROWS))
         if rule.allowed is not None:
             check = Check(
                 f"in {rule.allowed}", column, "ExpectColumnValuesToBeInSet",
