@@ -82,15 +82,18 @@ PASSING = {"clean": {"missing": "impute", "duplicates": "drop"}, "validate": {"m
 def test_outputs_are_the_same_bytes_whatever_the_batch_size(
     batch_rows, failing, duplicates, tmp_path_factory, monkeypatch
 ):
-    """A table with nulls, duplicates, a repeated id and a value below a minimum (failing), or
-    the same table passing: the same report and table for small batches as for one batch."""
+    """A table with nulls and duplicates, failing (a repeated id, values below a minimum, text
+    in a column of numbers) or passing: the same report and table for small batches as for one
+    batch."""
     outputs = {}
     for rows in (batch_rows, 1_000_000):
         project = tmp_path_factory.mktemp("project")
         monkeypatch.chdir(project)
-        path = write_project(
-            project, messy_table(), "t.csv", MESSY_SCHEMA if failing else {"drop": ["id"]}
-        )
+        table = messy_table()
+        if failing:  # and text in a column of numbers (no schema rule names it)
+            table["x"] = table["x"].astype(object)
+            table.loc[30, "x"] = "long"
+        path = write_project(project, table, "t.csv", MESSY_SCHEMA if failing else {"drop": ["id"]})
         params = {"data": {"path": path, "target": "label", "batch_rows": rows}, **PASSING}
         params["clean"] = {**PASSING["clean"], "duplicates": duplicates}
         outputs[rows] = run_stage(project, params)
@@ -108,6 +111,7 @@ def test_outputs_are_the_same_bytes_whatever_the_batch_size(
             (2, 2), (7, 7), (41, 7), (45, 2), (58, 2)
         ]  # fmt: skip
         assert broken["min >= 1", "n"]["unexpected_count"] > 0
+        assert broken["numeric_type", "x"]["examples"] == [{"row": 30, "value": "long"}]
 
 
 def test_penguins_give_the_same_bytes_in_tiny_batches_as_in_one(tmp_path, monkeypatch):
