@@ -58,12 +58,13 @@ def summary() -> None:
     )
 
 
-def schema_command(data_path: str, infer: bool, force: bool) -> None:
+def schema_command(data_path: str, infer: bool, force: bool, batch_rows: int) -> None:
     """`schema --infer` drafts the table's schema file; plain `schema` checks the one there."""
     from pipeline.schema import draft_schema, load_schema, schema_path
 
     if infer:
-        print(f"schema: drafted {draft_schema(data_path, force)} from {data_path}; edit it")
+        drafted = draft_schema(data_path, force, batch_rows)
+        print(f"schema: drafted {drafted} from {data_path}; edit it")
         return
     schema, path = load_schema(data_path)
     if path is None:
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             compare(args.rev, params)
             return 0
         if args.command == "schema":
-            schema_command(params.data.path, args.infer, args.force)
+            schema_command(params.data.path, args.infer, args.force, params.data.batch_rows)
         elif args.command == "predict":
             from pipeline import torch_setup
             from pipeline.predict import run_predict

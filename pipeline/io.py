@@ -26,6 +26,7 @@ from pipeline.errors import PipelineError
 VALIDATED = Path("data/validated.parquet")
 VALIDATION_REPORT = Path("reports/validation.json")
 CLEANING = Path("models/preprocess/cleaning.json")  # the cleaning rules, for predict
+TASK = Path("models/preprocess/task.json")  # {target, task, reason}: decided once, by validate
 SPLIT_DIR = Path("data/split")
 FOLDS = SPLIT_DIR / "folds.parquet"  # kfold only: the non-test rows with their fold
 SPLIT_REPORT = Path("reports/split.json")
@@ -242,7 +243,8 @@ def iter_table(
     if not Path(path).exists():
         raise PipelineError(f"missing input {str(path)!r}: run `dvc repro` to build it first")
     try:
-        parquet = pq.ParquetFile(path)
+        # Without pre_buffer=False, pyarrow keeps every row group read so far in memory.
+        parquet = pq.ParquetFile(path, pre_buffer=False)
         for batch in parquet.iter_batches(
             batch_size=batch_rows, columns=columns, use_pandas_metadata=True
         ):
@@ -298,7 +300,10 @@ class TableWriter:
     def _flush(self, rows: int) -> None:
         whole = pa.concat_tables(self._pending)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, self.schema)
+            # Dictionary pages only where values repeat: for float columns they cost 3x the
+            # write time and make the file bigger.
+            dictionary = [f.name for f in self.schema if not pa.types.is_floating(f.type)]
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, use_dictionary=dictionary)
         self._writer.write_table(whole.slice(0, rows), row_group_size=ROW_GROUP_ROWS)
         rest = whole.slice(rows)
         self._pending = [rest] if rest.num_rows else []

@@ -7,6 +7,7 @@ table cannot break on penguins' rules. A table without a schema file gets an emp
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -99,23 +100,45 @@ def load_schema(data_path: str | Path) -> tuple[TableSchema, Path | None]:
 DRAFT_MAX_CATEGORIES = 20
 
 
-def infer_schema(df: pd.DataFrame) -> dict[str, Any]:
-    """A draft schema from a table: each column's type, observed range or allowed values."""
+def infer_schema(frames: Iterable[pd.DataFrame]) -> dict[str, Any]:
+    """A draft schema from a table typed as `validate` types it (`pipeline.column_types`: a
+    column of mostly numbers with stray text is numeric), given batch by batch: each column's
+    type, observed range or allowed values."""
+    numeric: dict[str, list[Any]] = {}  # column -> [min, max] of its finite values
+    text: dict[str, set[Any] | None] = {}  # column -> distinct values (None: too many)
+    order: list[str] = []
+    for df in frames:
+        if not order:
+            order = [str(c) for c in df.columns]
+        for column in df.columns:
+            values = df[column]
+            if ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values):
+                finite = values[np.isfinite(values.astype(float))]
+                low, high = numeric.setdefault(str(column), [None, None])
+                if not finite.empty:
+                    low = finite.min() if low is None else min(low, finite.min())
+                    high = finite.max() if high is None else max(high, finite.max())
+                numeric[str(column)] = [low, high]
+            else:
+                seen = text.setdefault(str(column), set())
+                if seen is not None:
+                    seen.update(values.dropna().unique().tolist())
+                    if len(seen) > DRAFT_MAX_CATEGORIES:
+                        text[str(column)] = None
     columns: dict[str, dict[str, Any]] = {}
-    for column in df.columns:
-        values = df[column]
+    for column in order:
         rule: dict[str, Any]
-        if ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values):
+        if column in numeric:
             rule = {"type": "numeric"}
-            finite = values[np.isfinite(values.astype(float))]
-            if not finite.empty:
-                rule.update(min=_number(finite.min()), max=_number(finite.max()))
+            low, high = numeric[column]
+            if low is not None:
+                rule.update(min=_number(low), max=_number(high))
         else:
             rule = {"type": "categorical"}
-            distinct = values.dropna().unique().tolist()
-            if len(distinct) <= DRAFT_MAX_CATEGORIES:
+            distinct = text[column]
+            if distinct is not None:
                 rule["allowed"] = sorted((_number(v) for v in distinct), key=str)
-        columns[str(column)] = rule
+        columns[column] = rule
     return {"columns": columns, "units": {}, "drop": [], "strict": False}
 
 
@@ -146,13 +169,20 @@ def render_schema(draft: dict[str, Any], source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def draft_schema(data_path: str | Path, force: bool = False) -> Path:
+def draft_schema(data_path: str | Path, force: bool = False, batch_rows: int = 262_144) -> Path:
     """Write a draft `<stem>.schema.yaml` beside the table; never overwrite one unless `force`."""
     from pipeline import io
+    from pipeline.column_types import apply_types, decide_types, profile
+    from pipeline.rawfile import RawFile, Unreadable
 
     path = schema_path(data_path)
     if path.exists() and not force:
         raise PipelineError(f"{path} exists; edit it, or pass --force to replace it with a draft")
-    df = io.read_raw(data_path)
-    io.write_text(render_schema(infer_schema(df), str(data_path)), path)
+    try:
+        raw = RawFile(Path(data_path), batch_rows)
+        types = decide_types(profile(raw.batches()), TableSchema())
+        draft = infer_schema(apply_types(batch, types).frame for batch in raw.batches())
+    except Unreadable as exc:
+        raise PipelineError(f"data.path: {data_path}: {exc}") from None
+    io.write_text(render_schema(draft, str(data_path)), path)
     return path

@@ -7,7 +7,7 @@ They must equal what `train` builds: tests compare `mlp_parameter_count` with
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import pandas as pd
 from pandas.api import types as ptypes
@@ -40,16 +40,22 @@ def encoded_width(
 ) -> int:
     """Input width `encode` gives this table: 1 per numeric feature and per `ordinal` column,
     1 per category for every other (one-hot) column; `exclude` names non-features (a group)."""
-    width = 0
+    categories = {}
     for column in df.columns:
         if column == target or column in exclude:
             continue
         values = df[column]
         if is_numeric_feature(values) or column in ordinal:
-            width += 1
+            categories[column] = None
         else:
-            width += int(values.astype(str).nunique(dropna=False))
-    return width
+            categories[column] = int(values.astype(str).nunique(dropna=False))
+    return features_width(categories)
+
+
+def features_width(categories: Mapping[str, int | None]) -> int:
+    """Input width from each feature's category count: None (a number, or an ordinal code)
+    is 1 input, n categories (one-hot) are n inputs."""
+    return sum(1 if n is None else n for n in categories.values())
 
 
 def output_width(task: str, n_classes: int) -> int:

@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import io, validate
+from pipeline import io, size_rules, validate
 from pipeline.__main__ import main
 from pipeline.config import parse_params
 from pipeline.errors import PipelineError
 from pipeline.schema import TableSchema, load_schema, schema_path
 from pipeline.task import resolve_task
 from pipeline.validate import validate_table
+from pipeline.validation_report import render_markdown
 
 from .conftest import ROOT, penguins
 
@@ -354,7 +355,7 @@ def test_markdown_lists_failures_first_and_escapes_table_cells():
     raw = labelled().assign(y=["a|b", "c"] * 50)
     raw.loc[3, "x"] = np.inf
     _, result = validate_table(raw, TableSchema(), params())
-    text = validate.render_markdown({**result, "input": "t.csv"})
+    text = render_markdown({**result, "input": "t.csv"})
     assert text.index("## Fix these") < text.index("## All rules")
     assert "- column 'x': finite broken by 1 value(s) (row 3 = 'inf')" in text
     assert "a\\|b" in text
@@ -395,8 +396,8 @@ def test_class_floor_and_training_rows_follow_a_scheme_with_its_own_shares():
         folds=12,
         shares=lambda: {"train": 0.75, "val": 0.15, "test": 0.1},
     )
-    floor, why = validate.class_floor(kfold)
+    floor, why = size_rules.class_floor(kfold)
     assert floor == 12 and "12 for one row in each fold" in why
-    assert validate.training_rows(200, kfold) == 150
-    assert validate.class_floor(PARAMS.split)[0] == 10
-    assert validate.training_rows(200, PARAMS.split) == 160
+    assert size_rules.training_rows(200, kfold) == 150
+    assert size_rules.class_floor(PARAMS.split)[0] == 10
+    assert size_rules.training_rows(200, PARAMS.split) == 160

@@ -196,6 +196,6 @@ def test_warnings_are_reported_and_the_table_is_written(tmp_path, monkeypatch, c
 def test_a_failed_run_removes_the_table_of_an_earlier_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert run_validate(tmp_path, csv_text(good()), "label") == 0
-    assert io.VALIDATED.exists()
+    assert io.VALIDATED.exists() and io.TASK.exists()
     assert run_validate(tmp_path, csv_text(good().head(5)), "label") == 1
-    assert not io.VALIDATED.exists()
+    assert not io.VALIDATED.exists() and not io.TASK.exists()
