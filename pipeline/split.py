@@ -31,7 +31,7 @@ from pipeline import io
 from pipeline.config import Params, SplitParams, load_params
 from pipeline.drift import distribution_shift
 from pipeline.errors import PipelineError
-from pipeline.task import resolve_task
+from pipeline.task import read_task
 
 FOLD = "_fold"
 MAX_EXAMPLES = 5
@@ -421,7 +421,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 def run(params: Params) -> None:
     df = io.read_table(io.VALIDATED)
     target = params.data.target
-    task, reason = resolve_task(params.data.task, df[target])
+    saved = io.read_json(io.TASK) if io.TASK.exists() else {}
+    task, reason = read_task(target), saved.get("reason")
     result = split_dataset(df, target, task, params.split, params.seed)
     report = result.report
     io.write_json(report, io.SPLIT_REPORT)

@@ -26,9 +26,9 @@ from torch import nn
 
 from pipeline import io
 from pipeline.config import Params, TrainParams, load_params
-from pipeline.encode import LABEL, target_scale
 from pipeline.errors import PipelineError
 from pipeline.model import MLP, count_parameters, output_size
+from pipeline.preprocess import LABEL, target_scale
 from pipeline.task import lower_is_better
 
 # Which tasks report each monitor (its direction: pipeline.task.lower_is_better).
@@ -452,10 +452,10 @@ def run(params: Params) -> None:
     device = resolve_device(params.train.device)  # before any work: a clear message, not torch's
     for warning in params.train.warnings():
         print(f"train: warning: {warning}", file=sys.stderr)
-    encoder = io.read_json(io.ENCODER)
+    encoder = io.read_json(io.PREPROCESSOR)
     task = encoder["task"]
     check_options(params, task)
-    inputs = [io.ENCODER, io.ENCODED_DIR / "train.parquet", io.ENCODED_DIR / "val.parquet"]
+    inputs = [io.PREPROCESSOR, io.ENCODED_DIR / "train.parquet", io.ENCODED_DIR / "val.parquet"]
     train = Tensors.from_table(io.read_table(inputs[1]), task, device)
     batch_size = params.train.batch_size
     if batch_size != "full" and batch_size > len(train.y):

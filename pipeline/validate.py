@@ -738,10 +738,18 @@ def run(params: Params) -> None:
     io.write_json(result, io.VALIDATION_REPORT)
     io.write_text(render_markdown(result), io.VALIDATION_REPORT.with_suffix(".md"))
     if clean is None:
-        for stale in (io.VALIDATED, io.CLEANING):  # an earlier run's must not look valid
+        for stale in (io.VALIDATED, io.CLEANING, io.TASK):  # an earlier run's must not look valid
             stale.unlink(missing_ok=True)
         raise PipelineError(failure_message(result))
     io.write_json(cleaning_rules(schema, params), io.CLEANING)
+    if "task" not in result:  # the size rules stopped before deciding it
+        result["task"], result["task_reason"] = resolve_task(
+            params.data.task, clean[params.data.target]
+        )
+    io.write_json(
+        {"target": params.data.target, "task": result["task"], "reason": result["task_reason"]},
+        io.TASK,
+    )
     io.write_table(clean, io.VALIDATED)
     warned = [r for r in result["rules"] if not r["passed"]]
     for line in _failure_lines(warned):

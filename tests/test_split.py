@@ -228,6 +228,7 @@ def test_duplicates_fail_policy_stops_split_with_a_report(tmp_path, monkeypatch)
     df = pd.DataFrame({"x": [1.0, 2.0] * 50, "y": ["a", "b"] * 50})
     df.index.name = "_row"
     io.write_table(df, io.VALIDATED)
+    io.write_json({"target": "y", "task": "binary", "reason": "test"}, io.TASK)
     params = parse_params({"data": {"target": "y"}, "split": {"duplicates": "fail"}})
     with pytest.raises(PipelineError, match=r"split: 100 row\(s\) have feature values identical"):
         split_run(params)
