@@ -444,7 +444,7 @@ def test_a_stage_in_a_read_only_project_says_so_and_changes_nothing(tmp_path, mo
     read_only(monkeypatch, tmp_path)
     assert main(["split"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: cannot write 'reports/split.json': Permission denied")
+    assert err.startswith("error: cannot write 'data/split': Permission denied")  # streams there
     assert err.count("\n") == 1
     assert snapshot(tmp_path) == before
 
