@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from pipeline import encode, io, scale, split, validate
+from pipeline import encode, io, preprocess, scale, split, validate
 from pipeline.config import parse_params
 from pipeline.errors import PipelineError
 from pipeline.preprocess import (
@@ -71,7 +71,8 @@ def test_chunked_moments_match_numpy_whatever_the_chunk(x, rows, shift):
     np.testing.assert_allclose(moments.var, x.var(axis=0), rtol=1e-9, atol=1e-6)
 
 
-def test_fit_over_batches_equals_fit_on_the_whole_frame():
+def test_fit_over_batches_equals_fit_on_the_whole_frame(monkeypatch):
+    monkeypatch.setattr(preprocess, "CHUNK_ROWS", 64)  # many chunks to merge
     rng = np.random.default_rng(0)
     n = 1000
     df = pd.DataFrame(
@@ -97,6 +98,11 @@ def test_fit_over_batches_equals_fit_on_the_whole_frame():
             got, want = batched.fit(batches(size)).to_json(), reference.to_json()
             assert got == want  # fixed chunks: not just close, identical
     assert whole["imputer"]["b"] == float(np.nanmedian(df["b"]))
+    filled = df[["a", "b"]].fillna({"b": whole["imputer"]["b"]}).to_numpy()
+    reference = StandardScaler().fit(filled)
+    np.testing.assert_allclose(whole["scaler"]["center"], reference.mean_, rtol=1e-12)
+    np.testing.assert_allclose(whole["scaler"]["scale"], reference.scale_, rtol=1e-9)
+    assert whole["target_scaling"]["scale"] == pytest.approx(df["y"].std(ddof=0), rel=1e-9)
 
 
 def test_unfitted_preprocessor_refuses_to_transform():
