@@ -34,7 +34,7 @@ def run(params: Params) -> None:
         for name in io.SPLITS:
             unseen[name], imputed[name] = {}, {}
             frames = io.iter_table(io.SPLIT_DIR / f"{name}.parquet", params.data.batch_rows)
-            with io.TableWriter(out / f"{name}.parquet") as writer:
+            with io.TableWriter(out / f"{name}.parquet", dictionary=False) as writer:
                 for frame in frames:
                     encoded = pre.transform(frame, name)
                     writer.write(encoded.table)

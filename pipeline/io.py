@@ -271,9 +271,12 @@ class TableWriter:
                 out.write(frame)
     """
 
-    def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
+    def __init__(
+        self, path: Path, schema: pa.Schema | None = None, dictionary: bool = True
+    ) -> None:
         self.path = Path(path)
         self.schema = schema
+        self.dictionary = dictionary  # False: plain encoding, faster for dense numeric tables
         self.rows = 0
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
@@ -297,7 +300,7 @@ class TableWriter:
     def _flush(self, rows: int) -> None:
         whole = pa.concat_tables(self._pending)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, self.schema)
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, use_dictionary=self.dictionary)
         self._writer.write_table(whole.slice(0, rows), row_group_size=ROW_GROUP_ROWS)
         rest = whole.slice(rows)
         self._pending = [rest] if rest.num_rows else []

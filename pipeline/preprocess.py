@@ -23,6 +23,8 @@ from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 from pipeline.errors import PipelineError
@@ -124,6 +126,12 @@ def _plain(value: Any) -> Any:
 def _as_text(values: pd.Series) -> pd.Series:
     """Category values as text (how categories are named and matched)."""
     return values if isinstance(values.dtype, pd.StringDtype) else values.astype(str)
+
+
+def _codes(values: pd.Series, known: list[str]) -> np.ndarray:
+    """Position of each text value in `known`, -1 where absent (a hash lookup in Arrow)."""
+    found = pc.index_in(pa.array(values, type=pa.large_string()), value_set=pa.array(known))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 @dataclass
@@ -369,7 +377,8 @@ class Preprocessor:
         )
         n = len(df)
         slot = {name: i for i, name in enumerate(self.features_)}
-        matrix = np.zeros((n, len(self.features_)), dtype=np.float32)
+        # column-major: each feature column is contiguous, so Arrow takes it without a copy
+        matrix = np.zeros((n, len(self.features_)), dtype=np.float32, order="F")
         if self.numeric_:
             x = df[self.numeric_].to_numpy(dtype=np.float64)
             scaled = (x - np.asarray(self.center_)) / np.asarray(self.scale_)
@@ -378,7 +387,7 @@ class Preprocessor:
         for column in categorical:
             known = self.categories_[column]
             values = _as_text(df[column])
-            codes = pd.Index(known, dtype=object).get_indexer(values.to_numpy(dtype=object))
+            codes = _codes(values, known)
             if (codes < 0).any():
                 unseen[column] = int((codes < 0).sum())
                 if self.unknown == "error":
@@ -394,7 +403,7 @@ class Preprocessor:
             elif known:
                 rows = np.flatnonzero(codes >= 0)
                 matrix[rows, slot[f"{column}={known[0]}"] + codes[rows]] = 1.0
-        table = pd.DataFrame(matrix, index=df.index, columns=self.features_)
+        table = pd.DataFrame(matrix, index=df.index, columns=self.features_, copy=False)
         if target:
             table[LABEL] = self.transform_target(df[self.target], split)
         return Encoded(table, imputed, unseen)
@@ -406,8 +415,7 @@ class Preprocessor:
             values = y.to_numpy(dtype=np.float64)
             s = self.target_scaling_
             return values if s is None else (values - s["center"]) / s["scale"]
-        labels = _as_text(y).to_numpy(dtype=object)
-        codes = pd.Index(self.classes_, dtype=object).get_indexer(labels)
+        codes = _codes(_as_text(y), self.classes_)
         if (codes < 0).any():
             bad = y[codes < 0]
             raise PipelineError(

@@ -294,15 +294,19 @@ def duplicate_report(
     """Rows whose feature hash (target left out) also occurs in another split: how many in all,
     and per pair of splits the rows of the later one, with a few row numbers (`row_numbers`
     maps {split: positions in it} to their row numbers)."""
+    pools = {name: np.sort(values) for name, values in hashes.items()}
     pairs, examples = {}, {}
     for first, second in combinations(hashes, 2):
-        shared = np.flatnonzero(np.isin(hashes[second], hashes[first]))
+        shared = np.flatnonzero(_isin(hashes[second], pools[first]))
         pairs[f"{first}/{second}"] = {"rows": len(shared)}
         examples[f"{first}/{second}"] = (second, shared[:MAX_EXAMPLES])
     total = 0
     for name, values in hashes.items():
-        elsewhere = np.concatenate([h for other, h in hashes.items() if other != name])
-        total += int(np.isin(values, elsewhere).sum())
+        elsewhere = np.zeros(len(values), dtype=bool)
+        for other in hashes:
+            if other != name:
+                elsewhere |= _isin(values, pools[other])
+        total += int(elsewhere.sum())
     wanted: dict[str, np.ndarray] = {}
     for name, positions in examples.values():
         wanted[name] = np.union1d(wanted.get(name, np.zeros(0, dtype=np.int64)), positions)
@@ -310,6 +314,14 @@ def duplicate_report(
     for pair, (name, positions) in examples.items():
         pairs[pair]["examples"] = [int(rows[name][p]) for p in positions]
     return {"rows": total, "pairs": pairs}
+
+
+def _isin(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Which `values` occur in the sorted array `pool` (binary search; no hash table)."""
+    if not len(pool):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(pool, values), len(pool) - 1)
+    return pool[at] == values
 
 
 def _row_hashes(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
