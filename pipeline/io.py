@@ -241,7 +241,9 @@ def iter_table(
     if not Path(path).exists():
         raise PipelineError(f"missing input {str(path)!r}: run `dvc repro` to build it first")
     try:
-        parquet = pq.ParquetFile(path)
+        # pre_buffer (pyarrow's default) keeps every column chunk read so far until the file is
+        # closed: memory would grow with the table, not with the batch
+        parquet = pq.ParquetFile(path, pre_buffer=False)
         for batch in parquet.iter_batches(
             batch_size=batch_rows, columns=columns, use_pandas_metadata=True
         ):
