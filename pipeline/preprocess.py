@@ -149,6 +149,63 @@ def add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
         total[key] = total.get(key, 0) + count
 
 
+@dataclass
+class TrainStats:
+    """What one pass over the train rows learns: column kinds, row count, numeric moments and
+    range, category counts, class counts (classification) or target moments (regression)."""
+
+    columns: list[str]
+    numeric: list[str]
+    categorical: list[str]
+    target_column: str
+    regression: bool
+    rows: int = 0
+    moments: Moments = field(default_factory=lambda: Moments(0))
+    low: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    high: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    counts: dict[str, dict[Any, int]] = field(default_factory=dict)
+    classes: dict[Any, int] = field(default_factory=dict)
+    target: Moments = field(default_factory=lambda: Moments(1))
+
+    @classmethod
+    def for_columns(cls, first: pd.DataFrame, target: str, task: str) -> TrainStats:
+        """Empty statistics for the columns (and their kinds) of the first chunk."""
+        columns = list(first.columns)
+        if target not in columns:
+            raise PipelineError(
+                f"data.target: column {target!r} is not in the train rows; columns: {columns}"
+            )
+        numeric = numeric_features(first, target)
+        categorical = [c for c in columns if c != target and c not in numeric]
+        width = len(numeric)
+        return cls(
+            columns,
+            numeric,
+            categorical,
+            target,
+            task == "regression",
+            moments=Moments(width),
+            low=np.full(width, np.inf),
+            high=np.full(width, -np.inf),
+            counts={c: {} for c in categorical},
+        )
+
+    def update(self, chunk: pd.DataFrame) -> None:
+        self.rows += len(chunk)
+        if self.numeric:
+            x = chunk[self.numeric].to_numpy(dtype=np.float64)
+            self.moments.update(x)
+            self.low = np.fmin(self.low, np.nanmin(x, axis=0, initial=np.inf))
+            self.high = np.fmax(self.high, np.nanmax(x, axis=0, initial=-np.inf))
+        for column in self.categorical:
+            _add_counts(self.counts[column], chunk[column])
+        y = chunk[self.target_column]
+        if self.regression:
+            self.target.update(y.to_numpy(dtype=np.float64)[:, None])
+        else:
+            _add_counts(self.classes, _as_text(y.dropna()))
+
+
 class Preprocessor:
     """Impute (clean.missing), scale numeric columns (scale.method), encode categorical ones
     (encode.method, per-column schema rules), encode the target; fitted on train rows only."""
@@ -191,86 +248,61 @@ class Preprocessor:
 
     def fit(self, batches: Batches) -> Self:
         """Learn every statistic from the train rows that `batches` yields (see module doc)."""
-        numeric: list[str] = []
-        categorical: list[str] = []
-        columns: list[str] = []
-        n_rows = 0
-        moments = Moments(0)
-        low = high = np.zeros(0)
-        counts: dict[str, dict[Any, int]] = {}
-        classes: dict[Any, int] = {}
-        target_moments = Moments(1)
+        stats: TrainStats | None = None
         for chunk in fixed_chunks(batches(None), CHUNK_ROWS):
-            if not columns:
-                columns = list(chunk.columns)
-                if self.target not in columns:
-                    raise PipelineError(
-                        f"data.target: column {self.target!r} is not in the train rows; "
-                        f"columns: {columns}"
-                    )
-                numeric = numeric_features(chunk, self.target)
-                categorical = [c for c in columns if c != self.target and c not in numeric]
-                self._check_rules(categorical, numeric)
-                moments = Moments(len(numeric))
-                low, high = np.full(len(numeric), np.inf), np.full(len(numeric), -np.inf)
-                counts = {c: {} for c in categorical}
-            n_rows += len(chunk)
-            if numeric:
-                x = chunk[numeric].to_numpy(dtype=np.float64)
-                moments.update(x)
-                low = np.fmin(low, np.nanmin(x, axis=0, initial=np.inf))
-                high = np.fmax(high, np.nanmax(x, axis=0, initial=-np.inf))
-            for column in categorical:
-                _add_counts(counts[column], chunk[column])
-            y = chunk[self.target]
-            if self.task == "regression":
-                target_moments.update(y.to_numpy(dtype=np.float64)[:, None])
-            else:
-                _add_counts(classes, _as_text(y.dropna()))
-        if not columns:
+            if stats is None:
+                stats = TrainStats.for_columns(chunk, self.target, self.task)
+                self._check_rules(stats.categorical)
+            stats.update(chunk)
+        if stats is None:
             raise PipelineError("fit_scaler: the train split has no rows")
-
-        nulls = n_rows - moments.n
-        fill: dict[str, Any] = {}
-        if self.missing == "impute":
-            empty = [c for i, c in enumerate(numeric) if moments.n[i] == 0]
-            empty += [c for c in categorical if not counts[c]]
-            if empty:
-                raise PipelineError(
-                    f"fit_scaler: column(s) {empty} have no values in the {n_rows} train rows, "
-                    f"so clean.missing: impute has nothing to fill them with; drop them in the "
-                    f"schema file"
-                )
-            for i, column in enumerate(numeric):
-                fill[column] = float(np.median(self._column(batches, column)))
-                if nulls[i]:  # the filled values join the scaler's statistics (M2 += 0)
-                    filled = Moments(len(numeric))
-                    filled.n[i], filled.mean[i] = nulls[i], fill[column]
-                    moments.merge(filled.n, filled.mean, filled.m2)
-                    low[i], high[i] = min(low[i], fill[column]), max(high[i], fill[column])
-            for column in categorical:
-                top = max(counts[column].values())
-                value = min(v for v, c in counts[column].items() if c == top)  # ties: smallest
-                fill[column] = _plain(value)
-                missing = n_rows - sum(counts[column].values())
-                if missing:
-                    counts[column][value] += missing
-
-        self.columns_ = columns
-        self.numeric_ = numeric
+        fill = self._fit_fill(batches, stats) if self.missing == "impute" else {}
+        self.columns_ = stats.columns
+        self.numeric_ = stats.numeric
         self.fill_ = fill
-        self.center_, self.scale_ = self._fit_scaler(batches, moments, low, high, fill)
-        self._fit_categories(counts)
-        self.classes_ = None if self.task == "regression" else sorted(str(c) for c in classes)
+        self.center_, self.scale_ = self._fit_scaler(batches, stats, fill)
+        self._fit_categories(stats.counts)
+        self.classes_ = None if self.task == "regression" else sorted(map(str, stats.classes))
         self.target_scaling_ = None
         if self.task == "regression" and self.scale_target:
-            std = float(np.sqrt(target_moments.var[0]))
+            std = float(np.sqrt(stats.target.var[0]))
             self.target_scaling_ = {
-                "center": float(target_moments.mean[0]),
+                "center": float(stats.target.mean[0]),
                 "scale": std if std > 0 else 1.0,
             }
-        self.n_rows_ = n_rows
+        self.n_rows_ = stats.rows
         return self
+
+    def _fit_fill(self, batches: Batches, stats: TrainStats) -> dict[str, Any]:
+        """clean.missing: impute — the median of each numeric column (exact: the column is read
+        whole) and the most frequent value of each other one; the filled values then join the
+        statistics, as in scikit-learn's Pipeline(SimpleImputer, scaler)."""
+        empty = [c for i, c in enumerate(stats.numeric) if stats.moments.n[i] == 0]
+        empty += [c for c in stats.categorical if not stats.counts[c]]
+        if empty:
+            raise PipelineError(
+                f"fit_scaler: column(s) {empty} have no values in the {stats.rows} train rows, "
+                f"so clean.missing: impute has nothing to fill them with; drop them in the "
+                f"schema file"
+            )
+        fill: dict[str, Any] = {}
+        width = len(stats.numeric)
+        for i, column in enumerate(stats.numeric):
+            value = float(np.median(self._column(batches, column)))
+            fill[column] = value
+            nulls = stats.rows - stats.moments.n[i]
+            if nulls:  # n copies of one value: mean = value, M2 = 0
+                filled = Moments(width)
+                filled.n[i], filled.mean[i] = nulls, value
+                stats.moments.merge(filled.n, filled.mean, filled.m2)
+                stats.low[i], stats.high[i] = min(stats.low[i], value), max(stats.high[i], value)
+        for column in stats.categorical:
+            counts = stats.counts[column]
+            top = max(counts.values())
+            value = min(v for v, c in counts.items() if c == top)  # ties: the smallest
+            fill[column] = _plain(value)
+            counts[value] += stats.rows - sum(counts.values())
+        return fill
 
     def fit_frame(self, df: pd.DataFrame) -> Self:
         """Fit on one in-memory frame of train rows."""
@@ -284,14 +316,12 @@ class Preprocessor:
         return x[~np.isnan(x)] if fill is None else np.where(np.isnan(x), fill, x)
 
     def _fit_scaler(
-        self,
-        batches: Batches,
-        moments: Moments,
-        low: np.ndarray,
-        high: np.ndarray,
-        fill: dict[str, Any],
+        self, batches: Batches, stats: TrainStats, fill: dict[str, Any]
     ) -> tuple[list[float], list[float]]:
+        """(center, scale) per numeric column: x -> (x - center) / scale, as scikit-learn's
+        StandardScaler / MinMaxScaler / RobustScaler (quartiles exact, one column at a time)."""
         width = len(self.numeric_)
+        moments = stats.moments
         if self.scale == "none" or not width:
             center, scale = np.zeros(width), np.ones(width)
         elif self.scale == "standard":
@@ -299,7 +329,7 @@ class Preprocessor:
             center = moments.mean
             scale = np.where(_constant(var, moments.mean, moments.n), 1.0, np.sqrt(var))
         elif self.scale == "minmax":
-            center, scale = low, _nonzero(high - low)
+            center, scale = stats.low, _nonzero(stats.high - stats.low)
         elif self.scale == "robust":
             quartiles = []
             for column in self.numeric_:
@@ -312,7 +342,7 @@ class Preprocessor:
             raise ValueError(f"unknown scale.method {self.scale!r}")
         return [float(v) for v in center], [float(v) for v in scale]
 
-    def _check_rules(self, categorical: list[str], numeric: list[str]) -> None:
+    def _check_rules(self, categorical: list[str]) -> None:
         stray = [c for c in self.rules if c not in categorical]
         if stray:
             raise PipelineError(
