@@ -50,6 +50,7 @@ _FOLDS_STREAM, _OVERSAMPLE_STREAM, _SHIFT_STREAM = 2, 1, 3
 _TRAIN, _VAL, _TEST = range(3)  # positions in io.SPLITS
 # Rows of train and of test (a seeded sample when larger) compared by the shift tests.
 SHIFT_SAMPLE_ROWS = 100_000
+_SEARCH_ROWS = 1 << 20  # hashes looked up at a time by the duplicate check
 
 
 def allocate(n: int, shares: list[float], totals: list[int], targets: list[float]) -> list[int]:
@@ -81,7 +82,7 @@ def _allocate_rows(
     y: pd.Series | None, shares: list[float], rng: np.random.Generator, n: int
 ) -> list[np.ndarray]:
     """Row positions per share, allocated within each class (or all rows) by largest remainder."""
-    strata = {"all": np.arange(n)} if y is None else _positions_by_class(y)
+    strata = {"all": np.arange(n, dtype=_positions(n))} if y is None else _positions_by_class(y)
     targets = [n * share for share in shares]
     totals = [0] * len(shares)
     picked: list[list[np.ndarray]] = [[] for _ in shares]
@@ -143,7 +144,15 @@ def _positions_by_class(y: pd.Series) -> dict[str, np.ndarray]:
             f"split: cannot stratify target {y.name!r}: class(es) with fewer than 2 rows "
             f"{too_small}; remove them, add rows, or set split.stratify: false"
         )
-    return {c: np.flatnonzero(codes == i) for i, c in enumerate(classes) if c in counts}
+    kind = _positions(len(codes))
+    return {
+        c: np.flatnonzero(codes == i).astype(kind) for i, c in enumerate(classes) if c in counts
+    }
+
+
+def _positions(n: int) -> type[np.signedinteger]:
+    """Row positions as int32 when they fit: half the memory, the same seeded permutation."""
+    return np.int32 if n < 2**31 else np.int64
 
 
 def _assign_folds(
@@ -317,11 +326,17 @@ def duplicate_report(
 
 
 def _isin(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
-    """Which `values` occur in the sorted array `pool` (binary search; no hash table)."""
+    """Which `values` occur in the sorted array `pool` (binary search, a slice of `values` at a
+    time so the temporaries stay small; no hash table)."""
+    found = np.zeros(len(values), dtype=bool)
     if not len(pool):
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(pool, values), len(pool) - 1)
-    return pool[at] == values
+        return found
+    for start in range(0, len(values), _SEARCH_ROWS):
+        part = values[start : start + _SEARCH_ROWS]
+        at = np.searchsorted(pool, part)
+        np.minimum(at, len(pool) - 1, out=at)
+        found[start : start + len(part)] = pool[at] == part
+    return found
 
 
 def _row_hashes(frame: pd.DataFrame, features: list[str]) -> np.ndarray:

@@ -265,3 +265,13 @@ def test_default_split_is_unchanged_by_the_new_schemes():
     parts = split_table(df, df["y"], DEFAULT, 42)
     assert {n: len(p) for n, p in parts.items()} == {"train": 24, "val": 3, "test": 3}
     assert list(parts["test"].index) == list(split_table(df, df["y"], DEFAULT, 42)["test"].index)
+
+
+def test_duplicate_check_gives_the_same_counts_searched_in_slices(monkeypatch):
+    from pipeline import split as split_module
+
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0] * 40, "y": ["a", "b"] * 60})
+    whole = split_dataset(df, "y", "binary", DEFAULT, 0).report["duplicates"]
+    monkeypatch.setattr(split_module, "_SEARCH_ROWS", 3)
+    assert split_dataset(df, "y", "binary", DEFAULT, 0).report["duplicates"] == whole
+    assert whole["rows"] == 120 and whole["pairs"]["train/val"]["rows"] == 12
