@@ -54,10 +54,9 @@ def fold_scores(
     table: pd.DataFrame, fold: int, params: Params, task: str, rules: dict[str, Any]
 ) -> dict[str, float | None]:
     """Fit preprocessing and the model on every fold but `fold`; score `fold`'s rows."""
-    from pipeline.encode import encode_table, fit_encoder, target_scale
     from pipeline.evaluate import actual, predict, score
     from pipeline.model import MLP, output_size
-    from pipeline.scale import apply_imputer, fit_imputer, fit_scaler, numeric_features
+    from pipeline.preprocess import Preprocessor, target_scale
     from pipeline.split import FOLD, oversample
     from pipeline.train import Tensors, resolve_device, train_model
 
@@ -66,22 +65,10 @@ def fold_scores(
     train, val = table[~held].drop(columns=[FOLD]), table[held].drop(columns=[FOLD])
     if params.split.oversample == "random":
         train = oversample(train, target, params.seed)
-    imputer = fit_imputer(train, target, params.clean.missing)
-    filled, _ = apply_imputer(train, imputer)
-    numeric = numeric_features(train, target)
-    scaler = fit_scaler(filled, numeric, params.scale.method)
-    encoder = fit_encoder(
-        filled,
-        numeric,
-        target,
-        task,
-        params.encode.unknown,
-        params.encode.scale_target,
-        method=params.encode.method,
-        rules=rules,
-    )
+    pre = Preprocessor.from_params(params, task, rules).fit_frame(train)
+    encoder = pre.to_json()
     tables = {
-        name: encode_table(part, scaler, encoder, f"{name} (cv fold {fold})", imputer)[0]
+        name: pre.transform(part, f"{name} (cv fold {fold})").table
         for name, part in (("train", train), ("val", val))
     }
     device = resolve_device(params.train.device)
@@ -144,10 +131,11 @@ def run(params: Params) -> None:
         return
     from pipeline import torch_setup
     from pipeline.schema import load_schema
+    from pipeline.task import read_task
     from pipeline.train import check_options
 
     torch_setup.configure(params.train.threads, params.train.precision)
-    task = io.read_json(io.SPLIT_DIR / "split.json")["task"]
+    task = read_task(params.data.target)
     check_options(params, task)
     if params.split.scheme == "kfold":
         parts = {"folds": io.read_table(io.FOLDS)}

@@ -20,10 +20,10 @@ from sklearn.exceptions import UndefinedMetricWarning
 
 from pipeline import io, torch_setup
 from pipeline.config import EvaluateParams, Params, load_params
-from pipeline.encode import LABEL, decode_values
 from pipeline.errors import PipelineError
 from pipeline.model import MLP, outputs_to_predictions
 from pipeline.plots import plot_tables, render_pngs
+from pipeline.preprocess import LABEL, decode_values
 from pipeline.task import HEADLINE, lower_is_better
 
 EVAL_SPLITS = ("val", "test")

@@ -30,10 +30,8 @@ TASK = Path("models/preprocess/task.json")  # {target, task, reason}: decided on
 SPLIT_DIR = Path("data/split")
 FOLDS = SPLIT_DIR / "folds.parquet"  # kfold only: the non-test rows with their fold
 SPLIT_REPORT = Path("reports/split.json")
-SCALER = Path("models/preprocess/scaler.json")
-IMPUTER = Path("models/preprocess/imputer.json")
+PREPROCESSOR = Path("models/preprocess/preprocessor.json")  # fitted imputer, scaler, encoder
 ENCODED_DIR = Path("data/encoded")
-ENCODER = Path("models/preprocess/encoder.json")
 ENCODE_REPORT = Path("reports/encode.json")
 PREVIEW = Path("reports/preview.md")
 MODEL_WEIGHTS = Path("models/model.safetensors")
@@ -243,7 +241,8 @@ def iter_table(
     if not Path(path).exists():
         raise PipelineError(f"missing input {str(path)!r}: run `dvc repro` to build it first")
     try:
-        # Without pre_buffer=False, pyarrow keeps every row group read so far in memory.
+        # pre_buffer (pyarrow's default) keeps every column chunk read so far until the file is
+        # closed: memory would grow with the table, not with the batch
         parquet = pq.ParquetFile(path, pre_buffer=False)
         for batch in parquet.iter_batches(
             batch_size=batch_rows, columns=columns, use_pandas_metadata=True
@@ -274,9 +273,12 @@ class TableWriter:
                 out.write(frame)
     """
 
-    def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
+    def __init__(
+        self, path: Path, schema: pa.Schema | None = None, dictionary: bool = True
+    ) -> None:
         self.path = Path(path)
         self.schema = schema
+        self.dictionary = dictionary  # False: plain encoding, faster for dense numeric tables
         self.rows = 0
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
@@ -301,8 +303,10 @@ class TableWriter:
         whole = pa.concat_tables(self._pending)
         if self._writer is None:
             # Dictionary pages only where values repeat: for float columns they cost 3x the
-            # write time and make the file bigger.
-            dictionary = [f.name for f in self.schema if not pa.types.is_floating(f.type)]
+            # write time and make the file bigger; none at all for dense tables (dictionary=False).
+            dictionary = self.dictionary and [
+                f.name for f in self.schema if not pa.types.is_floating(f.type)
+            ]
             self._writer = pq.ParquetWriter(self._tmp, self.schema, use_dictionary=dictionary)
         self._writer.write_table(whole.slice(0, rows), row_group_size=ROW_GROUP_ROWS)
         rest = whole.slice(rows)

@@ -3,9 +3,10 @@
 `python -m pipeline predict --input new.csv --output predictions.csv [--id-column id]`
 
 Everything comes from saved JSON and safetensors (no pickle): the cleaning rules validate
-applied (models/preprocess/cleaning.json), the imputer, scaler and encoder fitted on train rows,
-and the model. The input is checked against what the model was trained on first; rows that
-cleaning would have dropped are listed in the output with the reason instead of a prediction.
+applied (models/preprocess/cleaning.json), the preprocessing fitted on train rows
+(models/preprocess/preprocessor.json: imputer, scaler, encoder), and the model. The input is
+checked against what the model was trained on first; rows that cleaning would have dropped are
+listed in the output with the reason instead of a prediction.
 """
 
 from __future__ import annotations
@@ -20,21 +21,20 @@ import torch
 from pandas.api import types as ptypes
 
 from pipeline import io
-from pipeline.encode import decode_values, encode_features
 from pipeline.errors import PipelineError
 from pipeline.evaluate import load_model
 from pipeline.model import outputs_to_predictions
-from pipeline.scale import apply_imputer, apply_scaler
+from pipeline.preprocess import Preprocessor, decode_values
 from pipeline.schema import TableSchema
 
 
-def raw_names(encoder: dict[str, Any], schema: TableSchema) -> dict[str, str]:
+def raw_names(pre: Preprocessor, schema: TableSchema) -> dict[str, str]:
     """Column the model sees -> column of the raw table (undoing the schema's unit renames)."""
     renamed = {u.rename: col for col, u in schema.units.items() if u.rename}
-    return {c: renamed.get(c, c) for c in [*encoder["numeric"], *encoder["categorical"]]}
+    return {c: renamed.get(c, c) for c in [*pre.numeric_, *pre.categories_]}
 
 
-def check_columns(raw: pd.DataFrame, encoder: dict[str, Any], names: dict[str, str]) -> None:
+def check_columns(raw: pd.DataFrame, names: dict[str, str]) -> None:
     missing = [raw_col for raw_col in names.values() if raw_col not in raw.columns]
     if missing:
         raise PipelineError(
@@ -43,11 +43,11 @@ def check_columns(raw: pd.DataFrame, encoder: dict[str, Any], names: dict[str, s
         )
 
 
-def coerce(raw: pd.DataFrame, encoder: dict[str, Any], names: dict[str, str]) -> pd.DataFrame:
+def coerce(raw: pd.DataFrame, pre: Preprocessor, names: dict[str, str]) -> pd.DataFrame:
     """The model's columns from `raw`, typed as in training; text in a numeric column or an
     infinite value is an error naming the column and rows."""
     df = pd.DataFrame(index=raw.index)
-    for column in encoder["numeric"]:
+    for column in pre.numeric_:
         values = raw[names[column]]
         numbers = (
             values if ptypes.is_numeric_dtype(values) else pd.to_numeric(values, errors="coerce")
@@ -60,7 +60,7 @@ def coerce(raw: pd.DataFrame, encoder: dict[str, Any], names: dict[str, str]) ->
                 f"{len(bad)} value(s) do not ({shown})"
             )
         df[names[column]] = numbers.astype(float)
-    for column in encoder["categorical"]:
+    for column in pre.categories_:
         values = raw[names[column]]
         if ptypes.is_numeric_dtype(values):  # as validate does for a categorical number column
             values = values.astype("string").astype(str).where(values.notna())
@@ -71,16 +71,14 @@ def coerce(raw: pd.DataFrame, encoder: dict[str, Any], names: dict[str, str]) ->
 def prepare(
     raw: pd.DataFrame,
     cleaning: dict[str, Any],
-    imputer: dict[str, Any],
-    scaler: dict[str, Any],
-    encoder: dict[str, Any],
+    pre: Preprocessor,
 ) -> tuple[pd.DataFrame, dict[int, str], dict[str, int]]:
     """(encoded features of the rows that can be predicted, {row: why not} for the others,
     {column: rows with a category unseen in training})."""
     schema = TableSchema.model_validate(cleaning["schema"])
-    names = raw_names(encoder, schema)
-    check_columns(raw, encoder, names)
-    df = coerce(raw, encoder, names)
+    names = raw_names(pre, schema)
+    check_columns(raw, names)
+    df = coerce(raw, pre, names)
     for column, unit in schema.units.items():
         if column in df:
             df[column] = df[column] * unit.scale
@@ -93,10 +91,8 @@ def prepare(
             columns = [names[c] for c in df.columns[nulls.loc[row].to_numpy()]]
             skipped[int(row)] = f"null in {', '.join(columns)} (clean.missing: drop)"
         df = df[~nulls.any(axis=1)]
-    else:
-        df, _ = apply_imputer(df, imputer)
-    features, unseen = encode_features(apply_scaler(df, scaler), encoder, split="input")
-    return features, skipped, unseen
+    encoded = pre.transform(df, split="input", target=False)
+    return encoded.table, skipped, encoded.unseen
 
 
 def predictions_frame(
@@ -128,7 +124,7 @@ def predictions_frame(
 
 def run_predict(input_path: str, output_path: str, id_column: str | None = None) -> pd.DataFrame:
     """Read, check, prepare and predict `input_path`; write the CSV atomically."""
-    needed = [io.CLEANING, io.IMPUTER, io.SCALER, io.ENCODER, io.MODEL_CARD, io.MODEL_WEIGHTS]
+    needed = [io.CLEANING, io.PREPROCESSOR, io.MODEL_CARD, io.MODEL_WEIGHTS]
     absent = [str(p) for p in needed if not p.exists()]
     if absent:
         raise PipelineError(f"predict: missing {absent}; run `dvc repro` to train first")
@@ -139,9 +135,7 @@ def run_predict(input_path: str, output_path: str, id_column: str | None = None)
     features, skipped, unseen = prepare(
         raw,
         io.read_json(io.CLEANING),
-        io.read_json(io.IMPUTER),
-        io.read_json(io.SCALER),
-        io.read_json(io.ENCODER),
+        Preprocessor.from_json(io.read_json(io.PREPROCESSOR)),
     )
     out = predictions_frame(raw, features, skipped, card, id_column)
     io.write_csv(out, Path(output_path))  # text cells escaped: no formulas in a spreadsheet

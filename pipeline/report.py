@@ -118,8 +118,7 @@ def render_report(
         "",
         f"- metrics `{io.METRICS}`, diagnosis `{io.DIAGNOSIS}`, validation "
         f"`{io.VALIDATION_REPORT.with_suffix('.md')}`",
-        f"- model `{io.MODEL_WEIGHTS}` + `{io.MODEL_CARD}`; preprocessing `{io.SCALER}`, "
-        f"`{io.ENCODER}`",
+        f"- model `{io.MODEL_WEIGHTS}` + `{io.MODEL_CARD}`; preprocessing `{io.PREPROCESSOR}`",
         f"- training curves `{io.TRAIN_LOG_DIR}/` (DVC plots), "
         f"`tensorboard --logdir {io.TENSORBOARD_DIR}`; plots `{io.PLOTS_DIR}/`",
     ]

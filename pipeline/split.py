@@ -11,14 +11,22 @@ With `split.group`, rows of one group never straddle splits or folds; the group 
 identifier, so it is removed from the split tables. After splitting: identical feature rows in
 more than one split are counted (`split.duplicates: warn|fail`), each feature's train-vs-test
 shift is tested, and with `split.oversample: random` minority classes of the train split (only)
-are topped up with copies of random rows, appended after the original rows (a copy keeps its row
-number). Writes data/split/{train,val,test}.parquet, data/split/split.json (task and sizes,
-read by `encode`) and reports/split.{json,md}.
+are topped up with copies of random rows, appended after the original rows in file order (a copy
+keeps its row number). Writes data/split/{train,val,test}.parquet, data/split/split.json (task
+and sizes) and reports/split.{json,md}; the task is validate's (models/preprocess/task.json).
+
+Streaming, in bounded memory: the assignment is decided from the target (and group) column only,
+read whole as small integer codes; the rows are then streamed once (batches of data.batch_rows)
+to the split files. Per row only a split code and a 64-bit hash of its feature values (for the
+duplicate check) are held; the shift tests use a seeded sample of SHIFT_SAMPLE_ROWS rows of
+train and of test. The assignment does not depend on the batch size.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -31,13 +39,18 @@ from pipeline import io
 from pipeline.config import Params, SplitParams, load_params
 from pipeline.drift import distribution_shift
 from pipeline.errors import PipelineError
-from pipeline.task import resolve_task
+from pipeline.preprocess import Batches, frame_batches
+from pipeline.task import read_task
 
 FOLD = "_fold"
 MAX_EXAMPLES = 5
 # Independent random streams derived from the one seed, so e.g. turning oversampling on does not
 # move any row to another split.
-_FOLDS_STREAM, _OVERSAMPLE_STREAM = 2, 1
+_FOLDS_STREAM, _OVERSAMPLE_STREAM, _SHIFT_STREAM = 2, 1, 3
+_TRAIN, _VAL, _TEST = range(3)  # positions in io.SPLITS
+# Rows of train and of test (a seeded sample when larger) compared by the shift tests.
+SHIFT_SAMPLE_ROWS = 100_000
+_SEARCH_ROWS = 1 << 20  # hashes looked up at a time by the duplicate check
 
 
 def allocate(n: int, shares: list[float], totals: list[int], targets: list[float]) -> list[int]:
@@ -57,11 +70,19 @@ def allocate(n: int, shares: list[float], totals: list[int], targets: list[float
     return counts
 
 
+def _class_codes(y: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Labels as integer codes into their names as text, sorted (codes keep the names' order)."""
+    if isinstance(y.dtype, pd.CategoricalDtype):
+        return np.asarray(y.cat.codes), [str(c) for c in y.cat.categories]
+    names, codes = np.unique(y.astype(str).to_numpy(), return_inverse=True)
+    return codes, [str(c) for c in names]
+
+
 def _allocate_rows(
     y: pd.Series | None, shares: list[float], rng: np.random.Generator, n: int
 ) -> list[np.ndarray]:
     """Row positions per share, allocated within each class (or all rows) by largest remainder."""
-    strata = {"all": np.arange(n)} if y is None else _positions_by_class(y)
+    strata = {"all": np.arange(n, dtype=_positions(n))} if y is None else _positions_by_class(y)
     targets = [n * share for share in shares]
     totals = [0] * len(shares)
     picked: list[list[np.ndarray]] = [[] for _ in shares]
@@ -85,8 +106,10 @@ def _allocate_groups(
     if y is None:
         stratum = np.zeros(len(names), dtype=np.int64)
     else:  # the group's most common class; ties go to the first class in sorted order
-        crosstab = pd.crosstab(inverse, y.astype(str).to_numpy())
-        stratum = crosstab.to_numpy().argmax(axis=1)
+        codes, classes = _class_codes(y)
+        k = len(classes)
+        crosstab = np.bincount(inverse * k + codes, minlength=len(names) * k)
+        stratum = crosstab.reshape(len(names), k).argmax(axis=1)
     order = rng.permutation(len(names))
     order = order[np.argsort(-sizes[order], kind="stable")]
     rows_per_stratum = np.bincount(stratum, weights=sizes)
@@ -105,16 +128,31 @@ def _allocate_groups(
     return [np.flatnonzero(row_share == i) for i in range(len(shares))]
 
 
+def _present_counts(y: pd.Series) -> dict[str, int]:
+    """Rows per class present in y, classes in sorted order."""
+    codes, classes = _class_codes(y)
+    counts = np.bincount(codes, minlength=len(classes))
+    return {c: int(n) for c, n in zip(classes, counts, strict=True) if n}
+
+
 def _positions_by_class(y: pd.Series) -> dict[str, np.ndarray]:
-    labels = y.astype(str).to_numpy()
-    classes, counts = np.unique(labels, return_counts=True)
-    too_small = {c: int(n) for c, n in zip(classes, counts, strict=True) if n < 2}
+    codes, classes = _class_codes(y)
+    counts = _present_counts(y)
+    too_small = {c: n for c, n in counts.items() if n < 2}
     if too_small:
         raise PipelineError(
             f"split: cannot stratify target {y.name!r}: class(es) with fewer than 2 rows "
             f"{too_small}; remove them, add rows, or set split.stratify: false"
         )
-    return {c: np.flatnonzero(labels == c) for c in classes}
+    kind = _positions(len(codes))
+    return {
+        c: np.flatnonzero(codes == i).astype(kind) for i, c in enumerate(classes) if c in counts
+    }
+
+
+def _positions(n: int) -> type[np.signedinteger]:
+    """Row positions as int32 when they fit: half the memory, the same seeded permutation."""
+    return np.int32 if n < 2**31 else np.int64
 
 
 def _assign_folds(
@@ -128,8 +166,7 @@ def _assign_folds(
             f"split.group {params.group!r} are outside the test split; lower split.folds"
         )
     if y is not None:
-        counts = y.astype(str).value_counts().sort_index()
-        small = {c: int(v) for c, v in counts.items() if v < k}
+        small = {c: v for c, v in _present_counts(y).items() if v < k}
         if small:
             raise PipelineError(
                 f"split: class(es) with fewer rows than split.folds ({k}) outside the test "
@@ -144,24 +181,24 @@ def _assign_folds(
         splitter = (StratifiedGroupKFold if y is not None else GroupKFold)(
             k, shuffle=True, random_state=state
         )
-    labels = None if y is None else y.astype(str).to_numpy()
+    # codes sort as the names do, so the splitters see the same classes in the same order
+    labels = None if y is None else _class_codes(y)[0]
     fold = np.full(n, -1, dtype=np.int64)
     for f, (_, held) in enumerate(splitter.split(np.zeros((n, 1)), labels, groups)):
         fold[held] = f
     return fold
 
 
-def assign_splits(
-    df: pd.DataFrame,
+def assign_positions(
+    n: int,
     y: pd.Series | None,
     params: SplitParams,
     seed: int,
     groups: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Where each row goes: `split` (train/val/test) and, for kfold, `_fold` (-1 on test rows).
-
-    Stratified by `y` when given; whole groups move together when `groups` is given."""
-    n = len(df)
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Where each of n rows goes: its split (index into io.SPLITS, int8) and, for kfold, its
+    fold (-1 on test rows). Stratified by `y` when given; whole groups move together when
+    `groups` is given. Needs only these columns, never the feature rows."""
     rng = np.random.default_rng(seed)
     if params.scheme == "kfold":
         shares = [1 - params.test, params.test]
@@ -171,16 +208,17 @@ def assign_splits(
         parts = _allocate_rows(y, shares, rng, n)
     else:
         parts = _allocate_groups(groups, y, shares, rng)
-    split = np.empty(n, dtype=object)
-    fold = np.full(n, -1, dtype=np.int64)
+    where = np.empty(n, dtype=np.int8)
+    fold = None
     if params.scheme == "kfold":
         rest, test = parts
-        split[test] = "test"
+        where[test] = _TEST
         if len(rest) < params.folds:
             raise PipelineError(
                 f"split: split.folds is {params.folds} but only {len(rest)} rows are outside "
                 f"the test split; lower split.folds or use more data"
             )
+        fold = np.full(n, -1, dtype=np.int64)
         fold[rest] = _assign_folds(
             len(rest),
             None if y is None else y.iloc[rest],
@@ -188,13 +226,13 @@ def assign_splits(
             params,
             seed,
         )
-        split[rest] = np.where(fold[rest] == params.fold, "val", "train")
+        where[rest] = np.where(fold[rest] == params.fold, _VAL, _TRAIN)
     else:
-        for name, positions in zip(io.SPLITS, parts, strict=True):
-            split[positions] = name
-    out = pd.DataFrame({"split": split}, index=df.index)
-    for name in io.SPLITS:
-        if not (out["split"] == name).any():
+        for i, positions in enumerate(parts):
+            where[positions] = i
+    sizes = np.bincount(where, minlength=len(io.SPLITS))
+    for i, name in enumerate(io.SPLITS):
+        if not sizes[i]:
             what = (
                 f"{len(np.unique(groups))} groups of split.group {params.group!r}"
                 if groups is not None
@@ -205,7 +243,20 @@ def assign_splits(
                 f"; split.scheme {params.scheme}, share {params.shares()[name]:.3g} of the rows); "
                 f"use more data or a larger share"
             )
-    if params.scheme == "kfold":
+    return where, fold
+
+
+def assign_splits(
+    df: pd.DataFrame,
+    y: pd.Series | None,
+    params: SplitParams,
+    seed: int,
+    groups: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """`assign_positions` for a frame: `split` (train/val/test) and, for kfold, `_fold`."""
+    where, fold = assign_positions(len(df), y, params, seed, groups)
+    out = pd.DataFrame({"split": np.asarray(io.SPLITS, dtype=object)[where]}, index=df.index)
+    if fold is not None:
         out[FOLD] = fold
     return out
 
@@ -217,69 +268,120 @@ def split_table(
     seed: int,
     groups: np.ndarray | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Seeded train/val/test split (see `assign_splits`); rows keep their file order."""
-    where = assign_splits(df, y, params, seed, groups)["split"].to_numpy()
-    return {name: df[where == name] for name in io.SPLITS}
+    """Seeded train/val/test split (see `assign_positions`); rows keep their file order."""
+    where, _ = assign_positions(len(df), y, params, seed, groups)
+    return {name: df[where == i] for i, name in enumerate(io.SPLITS)}
+
+
+def oversample_copies(y: pd.Series, seed: int) -> np.ndarray:
+    """How many extra copies of each row (of the train rows `y`) random oversampling adds: random
+    rows of each smaller class, drawn with replacement until it matches the largest class."""
+    rng = np.random.default_rng([seed, _OVERSAMPLE_STREAM])
+    codes, _ = _class_codes(y)
+    counts = np.bincount(codes)
+    extra = [
+        rng.choice(np.flatnonzero(codes == c), size=counts.max() - n, replace=True)
+        for c, n in enumerate(counts)
+        if 0 < n < counts.max()
+    ]
+    drawn = np.concatenate(extra) if extra else np.zeros(0, dtype=np.int64)
+    return np.bincount(drawn, minlength=len(y)).astype(np.int32)
 
 
 def oversample(train: pd.DataFrame, target: str, seed: int) -> pd.DataFrame:
-    """Append copies of random rows of each smaller class until it matches the largest class."""
-    rng = np.random.default_rng([seed, _OVERSAMPLE_STREAM])
-    labels = train[target].astype(str).to_numpy()
-    classes, counts = np.unique(labels, return_counts=True)
-    extra = [
-        rng.choice(np.flatnonzero(labels == c), size=counts.max() - n, replace=True)
-        for c, n in zip(classes, counts, strict=True)
-        if n < counts.max()
-    ]
-    if not extra:
+    """Append copies of random rows of each smaller class until it matches the largest class;
+    the copies follow the original rows, in file order."""
+    copies = oversample_copies(train[target], seed)
+    if not copies.any():
         return train
-    return pd.concat([train, train.iloc[np.concatenate(extra)]])
+    return pd.concat([train, train.iloc[np.repeat(np.arange(len(train)), copies)]])
 
 
-def cross_split_duplicates(parts: dict[str, pd.DataFrame], features: list[str]) -> dict[str, Any]:
-    """Rows whose feature values (target left out) also occur in another split: how many in
-    all, and per pair of splits the rows of the later one, with a few row numbers."""
-    hashes = {
-        name: pd.util.hash_pandas_object(part[features], index=False)
-        for name, part in parts.items()
-    }
-    pairs = {}
-    for first, second in combinations(parts, 2):
-        shared = hashes[second][hashes[second].isin(set(hashes[first]))]
-        pairs[f"{first}/{second}"] = {
-            "rows": len(shared),
-            "examples": [int(row) for row in shared.index[:MAX_EXAMPLES]],
-        }
+def duplicate_report(
+    hashes: dict[str, np.ndarray], row_numbers: Callable[[dict[str, np.ndarray]], dict]
+) -> dict[str, Any]:
+    """Rows whose feature hash (target left out) also occurs in another split: how many in all,
+    and per pair of splits the rows of the later one, with a few row numbers (`row_numbers`
+    maps {split: positions in it} to their row numbers)."""
+    pools = {name: np.sort(values) for name, values in hashes.items()}
+    pairs, examples = {}, {}
+    for first, second in combinations(hashes, 2):
+        shared = np.flatnonzero(_isin(hashes[second], pools[first]))
+        pairs[f"{first}/{second}"] = {"rows": len(shared)}
+        examples[f"{first}/{second}"] = (second, shared[:MAX_EXAMPLES])
     total = 0
     for name, values in hashes.items():
-        elsewhere = set().union(*(set(h) for other, h in hashes.items() if other != name))
-        total += int(values.isin(elsewhere).sum())
+        elsewhere = np.zeros(len(values), dtype=bool)
+        for other in hashes:
+            if other != name:
+                elsewhere |= _isin(values, pools[other])
+        total += int(elsewhere.sum())
+    wanted: dict[str, np.ndarray] = {}
+    for name, positions in examples.values():
+        wanted[name] = np.union1d(wanted.get(name, np.zeros(0, dtype=np.int64)), positions)
+    rows = row_numbers(wanted) if total else {}
+    for pair, (name, positions) in examples.items():
+        pairs[pair]["examples"] = [int(rows[name][p]) for p in positions]
     return {"rows": total, "pairs": pairs}
 
 
-def class_counts(df: pd.DataFrame, target: str) -> dict[str, int]:
-    return {str(k): int(v) for k, v in df[target].astype(str).value_counts().sort_index().items()}
+def _isin(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Which `values` occur in the sorted array `pool` (binary search, a slice of `values` at a
+    time so the temporaries stay small; no hash table)."""
+    found = np.zeros(len(values), dtype=bool)
+    if not len(pool):
+        return found
+    for start in range(0, len(values), _SEARCH_ROWS):
+        part = values[start : start + _SEARCH_ROWS]
+        at = np.searchsorted(pool, part)
+        np.minimum(at, len(pool) - 1, out=at)
+        found[start : start + len(part)] = pool[at] == part
+    return found
 
 
-def _group_labels(df: pd.DataFrame, params: SplitParams, target: str) -> np.ndarray | None:
-    column = params.group
-    if column is None:
-        return None
-    if column not in df.columns:
+def _row_hashes(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """64-bit hash of each row's feature values (pandas' hash, the same whatever the batch)."""
+    return pd.util.hash_pandas_object(frame[features], index=False).to_numpy()
+
+
+def _check_group(column: str, columns: list[str], target: str) -> None:
+    if column not in columns:
         raise PipelineError(
-            f"split.group: column {column!r} is not in the validated table; "
-            f"columns: {list(df.columns)}"
+            f"split.group: column {column!r} is not in the validated table; columns: {columns}"
         )
     if column == target:
         raise PipelineError(f"split.group: {column!r} is the target (data.target)")
-    nulls = df[column].isna()
-    if nulls.any():
-        raise PipelineError(
-            f"split.group: column {column!r} has {int(nulls.sum())} null(s) "
-            f"(e.g. row {df.index[nulls.to_numpy()][0]}); every row needs a group"
-        )
-    return df[column].astype(str).to_numpy()
+
+
+def _group_values(frames: Iterable[pd.DataFrame], column: str) -> np.ndarray:
+    """The group column as text, whole (one value per row); a null is an error naming its row."""
+    parts = []
+    for frame in frames:
+        nulls = frame[column].isna()
+        if nulls.any():
+            raise PipelineError(
+                f"split.group: column {column!r} has null(s) (e.g. row "
+                f"{frame.index[nulls.to_numpy()][0]}); every row needs a group"
+            )
+        parts.append(frame[column].astype(str).to_numpy(dtype=object))
+    return np.concatenate(parts)
+
+
+def read_labels(frames: Iterable[pd.DataFrame], column: str) -> pd.Series:
+    """A target column, whole, as a categorical of its values as text (sorted categories): one
+    small integer per row, not one string object per row."""
+    ids: dict[str, int] = {}
+    parts = []
+    for frame in frames:
+        batch = pd.Categorical(frame[column].astype(str))
+        local = np.array([ids.setdefault(str(c), len(ids)) for c in batch.categories])
+        parts.append(local[batch.codes].astype(np.int32) if len(local) else batch.codes)
+    codes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+    names = sorted(ids)
+    order = np.empty(len(ids), dtype=np.int32)
+    for new, name in enumerate(names):
+        order[ids[name]] = new
+    return pd.Series(pd.Categorical.from_codes(order[codes], names), name=column)
 
 
 @dataclass
@@ -289,67 +391,162 @@ class SplitResult:
     report: dict[str, Any]
 
 
-def split_dataset(
-    df: pd.DataFrame, target: str, task: str, params: SplitParams, seed: int
-) -> SplitResult:
-    """Split, check, and (optionally) oversample; the report says what happened."""
-    groups = _group_labels(df, params, target)
+def split_rows(
+    batches: Batches,
+    columns: list[str],
+    target: str,
+    task: str,
+    params: SplitParams,
+    seed: int,
+    write: Callable[[str, pd.DataFrame], None],
+) -> dict[str, Any]:
+    """Split the table that `batches` reads (columns -> frames, in table order): decide every
+    row's place from the target (and group) column, then stream the rows once to
+    `write(split, frame)` ("train", "val", "test", and "folds" for kfold), and once more for
+    oversampled copies. Returns the report; holds per row only small codes and a 64-bit hash."""
+    if params.group is not None:
+        _check_group(params.group, columns, target)
     stratify = params.stratify and task != "regression"
     if params.oversample != "none" and task == "regression":
         raise PipelineError(
             f"split.oversample: {params.oversample!r} needs a classification target, but "
             f"{target!r} is a regression target; set split.oversample: none"
         )
-    where = assign_splits(df, df[target] if stratify else None, params, seed, groups)
-    table = df.drop(columns=[params.group]) if params.group else df
-    split = where["split"].to_numpy()
-    parts = {name: table[split == name] for name in io.SPLITS}
-    folds = None
-    if params.scheme == "kfold":
-        folds = table[split != "test"].assign(**{FOLD: where[FOLD][split != "test"]})
-    features = [c for c in table.columns if c != target]
     classification = task != "regression"
+    y = read_labels(batches([target]), target) if classification else None
+    n = len(y) if y is not None else sum(len(f) for f in batches([target]))
+    groups = _group_values(batches([params.group]), params.group) if params.group else None
+    where, fold = assign_positions(n, y if stratify else None, params, seed, groups)
+
+    features = [c for c in columns if c not in (target, params.group)]
+    sizes = np.bincount(where, minlength=len(io.SPLITS))
+    rng = np.random.default_rng([seed, _SHIFT_STREAM])
+    sampled = {
+        name: np.sort(rng.choice(sizes[i], size=SHIFT_SAMPLE_ROWS, replace=False))
+        if sizes[i] > SHIFT_SAMPLE_ROWS
+        else np.arange(sizes[i])
+        for i, name in enumerate(io.SPLITS)
+        if name in ("train", "test")
+    }
+    samples: dict[str, list[pd.DataFrame]] = {name: [] for name in sampled}
+    hashes: dict[str, list[np.ndarray]] = {name: [] for name in io.SPLITS}
+    seen = dict.fromkeys(io.SPLITS, 0)
+    start = 0
+    for frame in batches(None):
+        table = frame.drop(columns=[params.group]) if params.group else frame
+        here = where[start : start + len(frame)]
+        for i, name in enumerate(io.SPLITS):
+            part = table[here == i]
+            write(name, part)
+            hashes[name].append(_row_hashes(part, features))
+            if name in sampled:
+                wanted = sampled[name]
+                lo, hi = np.searchsorted(wanted, [seen[name], seen[name] + len(part)])
+                samples[name].append(part.iloc[wanted[lo:hi] - seen[name]])
+            seen[name] += len(part)
+        if fold is not None:
+            keep = here != _TEST
+            write("folds", table[keep].assign(**{FOLD: fold[start : start + len(frame)][keep]}))
+        start += len(frame)
+
+    def row_numbers(wanted: dict[str, np.ndarray]) -> dict[str, dict[int, int]]:
+        """Row numbers (the `_row` index) of some positions within splits: one index-only pass."""
+        found: dict[str, dict[int, int]] = {name: {} for name in wanted}
+        counts = dict.fromkeys(io.SPLITS, 0)
+        offset = 0
+        for frame in batches([]):
+            here = where[offset : offset + len(frame)]
+            for i, name in enumerate(io.SPLITS):
+                index = frame.index[here == i]
+                if name in wanted:
+                    lo, hi = np.searchsorted(
+                        wanted[name], [counts[name], counts[name] + len(index)]
+                    )
+                    for p in wanted[name][lo:hi]:
+                        found[name][int(p)] = int(index[p - counts[name]])
+                counts[name] += len(index)
+            offset += len(frame)
+        return found
+
+    shift_rows = {name: pd.concat(parts) for name, parts in samples.items()}
     report: dict[str, Any] = {
         "scheme": params.scheme,
         "task": task,
         "seed": seed,
         "stratified": stratify,
         "group": params.group,
-        "rows": {name: len(part) for name, part in parts.items()},
-        "duplicates": {"policy": params.duplicates, **cross_split_duplicates(parts, features)},
+        "rows": {name: int(sizes[i]) for i, name in enumerate(io.SPLITS)},
+        "duplicates": {
+            "policy": params.duplicates,
+            **duplicate_report({k: np.concatenate(v) for k, v in hashes.items()}, row_numbers),
+        },
         "shift": {
             "alpha": params.shift_alpha,
+            "sample_rows": SHIFT_SAMPLE_ROWS,
             "columns": distribution_shift(
-                parts["train"], parts["test"], features, params.shift_alpha
+                shift_rows["train"], shift_rows["test"], features, params.shift_alpha
             ),
         },
     }
-    if params.group:
-        report["groups"] = {name: len(np.unique(groups[split == name])) for name in io.SPLITS}
-    if classification:
-        report["class_counts"] = {name: class_counts(part, target) for name, part in parts.items()}
+    if groups is not None:
+        report["groups"] = {
+            name: len(np.unique(groups[where == i])) for i, name in enumerate(io.SPLITS)
+        }
+    if y is not None:
+        report["class_counts"] = {
+            name: _present_counts(y[where == i]) for i, name in enumerate(io.SPLITS)
+        }
     if params.scheme == "train_test":
         report["val_from_train"] = (
-            f"val ({len(parts['val'])} rows) is carved from the train share "
+            f"val ({sizes[_VAL]} rows) is carved from the train share "
             f"(split.val = {params.val:g} of it) for early stopping; the model is fit on the "
-            f"other {len(parts['train'])} rows"
+            f"other {sizes[_TRAIN]} rows"
         )
-    if folds is not None:
+    if fold is not None:
         report["folds"] = {
             "k": params.folds,
             "val_fold": params.fold,
-            "rows": [int(v) for v in np.bincount(folds[FOLD], minlength=params.folds)],
+            "rows": [int(v) for v in np.bincount(fold[fold >= 0], minlength=params.folds)],
             "file": str(io.FOLDS),
         }
-    if params.oversample == "random":
-        before = class_counts(parts["train"], target)
-        parts["train"] = oversample(parts["train"], target, seed)
+    if params.oversample == "random" and y is not None:
+        train_rows = np.flatnonzero(where == _TRAIN)
+        copies = np.zeros(n, dtype=np.int32)
+        copies[train_rows] = oversample_copies(y.iloc[train_rows], seed)
+        start = 0
+        for frame in batches(None):  # the copies follow the train rows, in file order
+            table = frame.drop(columns=[params.group]) if params.group else frame
+            repeat = copies[start : start + len(frame)]
+            if repeat.any():
+                write("train", table.iloc[np.repeat(np.arange(len(table)), repeat)])
+            start += len(frame)
+        before = report["class_counts"]["train"]
         report["oversampling"] = {
             "method": "random",
             "before": before,
-            "after": class_counts(parts["train"], target),
+            "after": dict.fromkeys(before, max(before.values())),
         }
-        report["rows"]["train"] = len(parts["train"])
+        report["rows"]["train"] = int(sizes[_TRAIN] + copies.sum())
+    return report
+
+
+def split_dataset(
+    df: pd.DataFrame, target: str, task: str, params: SplitParams, seed: int
+) -> SplitResult:
+    """Split, check, and (optionally) oversample an in-memory table (`split_rows` on one
+    batch); the report says what happened."""
+    written: dict[str, list[pd.DataFrame]] = {}
+    report = split_rows(
+        frame_batches(df),
+        list(df.columns),
+        target,
+        task,
+        params,
+        seed,
+        lambda name, frame: written.setdefault(name, []).append(frame),
+    )
+    parts = {name: pd.concat(written[name]) for name in io.SPLITS}
+    folds = pd.concat(written["folds"]) if "folds" in written else None
     return SplitResult(parts, folds, report)
 
 
@@ -404,8 +601,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"## Train vs test shift: {len(flagged)} of {len(shift['columns'])} features "
         f"flagged (p < {shift['alpha']:g})",
         "",
-        "KS test for numeric features, chi-squared for categorical ones. A flag is a warning: "
-        "look at the feature; with many features a few are flagged by chance.",
+        "KS test for numeric features, chi-squared for categorical ones, on the train and test "
+        f"rows (a seeded sample of {shift['sample_rows']} rows of a larger split). A flag is a "
+        "warning: look at the feature; with many features a few are flagged by chance.",
         "",
         "| feature | test | statistic | p-value | shifted |",
         "|---|---|---|---|---|",
@@ -419,30 +617,43 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def run(params: Params) -> None:
-    df = io.read_table(io.VALIDATED)
+    first = next(iter(io.iter_table(io.VALIDATED, 1)), None)  # the columns (and a check)
+    if first is None:
+        raise PipelineError(f"split: {io.VALIDATED} has no rows; run `dvc repro validate`")
     target = params.data.target
-    task, reason = resolve_task(params.data.task, df[target])
-    result = split_dataset(df, target, task, params.split, params.seed)
-    report = result.report
-    io.write_json(report, io.SPLIT_REPORT)
-    io.write_text(render_markdown(report), io.SPLIT_REPORT.with_suffix(".md"))
-    duplicates = report["duplicates"]["rows"]
-    if duplicates and params.split.duplicates == "fail":
-        pairs = ", ".join(
-            f"{pair}: {found['rows']} (e.g. rows {found['examples']})"
-            for pair, found in report["duplicates"]["pairs"].items()
-            if found["rows"]
+    task = read_task(target)
+    reason = io.read_json(io.TASK).get("reason")
+    batch_rows = params.data.batch_rows
+
+    def batches(columns: list[str] | None) -> Iterator[pd.DataFrame]:
+        return io.iter_table(io.VALIDATED, batch_rows, columns)
+
+    with io.atomic_dir(io.SPLIT_DIR) as out, contextlib.ExitStack() as stack:
+        writers: dict[str, io.TableWriter] = {}
+
+        def write(name: str, frame: pd.DataFrame) -> None:
+            if name not in writers:
+                path = out / (io.FOLDS.name if name == "folds" else f"{name}.parquet")
+                writers[name] = stack.enter_context(io.TableWriter(path))
+            writers[name].write(frame)
+
+        report = split_rows(
+            batches, list(first.columns), target, task, params.split, params.seed, write
         )
-        raise PipelineError(
-            f"split: {duplicates} row(s) have feature values identical to a row of another "
-            f"split ({pairs}); drop duplicates in validate, or set split.duplicates: warn "
-            f"(details in {io.SPLIT_REPORT})"
-        )
-    with io.atomic_dir(io.SPLIT_DIR) as out:
-        for name, part in result.parts.items():
-            io.write_table(part, out / f"{name}.parquet")
-        if result.folds is not None:
-            io.write_table(result.folds, out / io.FOLDS.name)
+        io.write_json(report, io.SPLIT_REPORT)
+        io.write_text(render_markdown(report), io.SPLIT_REPORT.with_suffix(".md"))
+        duplicates = report["duplicates"]["rows"]
+        if duplicates and params.split.duplicates == "fail":
+            pairs = ", ".join(
+                f"{pair}: {found['rows']} (e.g. rows {found['examples']})"
+                for pair, found in report["duplicates"]["pairs"].items()
+                if found["rows"]
+            )
+            raise PipelineError(
+                f"split: {duplicates} row(s) have feature values identical to a row of another "
+                f"split ({pairs}); drop duplicates in validate, or set split.duplicates: warn "
+                f"(details in {io.SPLIT_REPORT})"
+            )
         io.write_json(
             {
                 "task": task,

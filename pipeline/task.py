@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from pandas.api import types as ptypes
 
+from pipeline import io
 from pipeline.errors import PipelineError
 
 # Metrics where lower is better; every other metric we report is better higher.
@@ -72,3 +73,16 @@ def infer_classification(y: pd.Series) -> tuple[bool, str]:
             return False, f"numeric target with {n_classes} distinct values"
         return True, f"numeric target with only {n_classes} distinct whole values"
     return True, f"non-numeric target with {n_classes} classes"
+
+
+def read_task(target: str) -> str:
+    """The task validate decided (models/preprocess/task.json) for data.target `target`."""
+    if not io.TASK.exists():
+        raise PipelineError(f"missing input {str(io.TASK)!r}: run `dvc repro` to build it first")
+    saved = io.read_json(io.TASK)
+    if saved.get("target") != target:
+        raise PipelineError(
+            f"data.target is {target!r} but {io.TASK} was decided for {saved.get('target')!r}; "
+            f"run `dvc repro` (validate decides the task again)"
+        )
+    return saved["task"]

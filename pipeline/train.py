@@ -30,9 +30,9 @@ from torch import nn
 from pipeline import distributed, io, torch_setup
 from pipeline.config import Params, TrainParams, load_params
 from pipeline.distributed import SINGLE, World
-from pipeline.encode import LABEL, target_scale
 from pipeline.errors import PipelineError
 from pipeline.model import MLP, count_parameters, output_size
+from pipeline.preprocess import LABEL, target_scale
 from pipeline.task import lower_is_better
 
 # Which tasks report each monitor (its direction: pipeline.task.lower_is_better).
@@ -508,7 +508,7 @@ def launch(params: Params) -> None:
     """train.processes > 1: check what can fail before any worker starts, then run them."""
     device = resolve_device(params.train.device)
     distributed.check_device(params.train.processes, device, params.train.device)
-    check_options(params, io.read_json(io.ENCODER)["task"])
+    check_options(params, io.read_json(io.PREPROCESSOR)["task"])
     rows = io.table_rows(io.ENCODED_DIR / "train.parquet")
     check_processes(params, rows, params.train.processes)
     distributed.launch(params)
@@ -547,10 +547,10 @@ def train_stage(params: Params, world: World) -> None:
         )
     for warning in warnings if world.main else []:
         print(f"train: warning: {warning}", file=sys.stderr)
-    encoder = io.read_json(io.ENCODER)
+    encoder = io.read_json(io.PREPROCESSOR)
     task = encoder["task"]
     check_options(params, task)
-    inputs = [io.ENCODER, io.ENCODED_DIR / "train.parquet", io.ENCODED_DIR / "val.parquet"]
+    inputs = [io.PREPROCESSOR, io.ENCODED_DIR / "train.parquet", io.ENCODED_DIR / "val.parquet"]
     train = Tensors.from_table(io.read_table(inputs[1]), task, device)
     check_processes(params, len(train.y), world.size)
     batch_size = params.train.batch_size

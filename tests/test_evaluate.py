@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from pipeline.config import EvaluateParams, parse_params
-from pipeline.encode import LABEL
 from pipeline.evaluate import classification_metrics, diagnose, regression_metrics, run_baselines
 from pipeline.plots import plot_tables, render_pngs
+from pipeline.preprocess import LABEL
 from pipeline.report import changed_params
 
 CLASSIFICATION = {

@@ -111,13 +111,13 @@ def test_unseen_category_follows_the_encode_setting(penguins, tmp_path, capsys):
     assert out.loc[0, "prediction"] in ("Adelie", "Chinstrap", "Gentoo")
     assert "1 row(s) with a category of 'island' unseen" in capsys.readouterr().err
 
-    encoder = io.read_json(io.ENCODER)
+    saved = io.read_json(io.PREPROCESSOR)
     try:
-        io.write_json({**encoder, "unknown": "error"}, io.ENCODER)
+        io.write_json({**saved, "unknown": "error"}, io.PREPROCESSOR)
         with pytest.raises(PipelineError, match="column 'island' has categories not seen"):
             run_predict(str(tmp_path / "in.csv"), str(tmp_path / "q.csv"))
     finally:
-        io.write_json(encoder, io.ENCODER)
+        io.write_json(saved, io.PREPROCESSOR)
 
 
 def test_input_that_is_not_a_table_names_the_option(penguins, tmp_path):

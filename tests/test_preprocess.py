@@ -1,4 +1,7 @@
-"""fit_scaler and encode: fitted on train rows only, applied everywhere, saved as plain JSON."""
+"""The preprocessing core and the fit_scaler / encode stages: fitted on train rows only, applied
+everywhere, saved as plain JSON, the same whatever the batch size."""
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -9,16 +12,32 @@ from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from pipeline import encode, io, scale, split, validate
+from pipeline import encode, io, preprocess, scale, split, validate
 from pipeline.config import parse_params
-from pipeline.encode import LABEL, UNSEEN_CODE, decode_values, encode_table, fit_encoder
 from pipeline.errors import PipelineError
-from pipeline.scale import apply_imputer, apply_scaler, fit_imputer, fit_scaler, numeric_features
+from pipeline.preprocess import (
+    LABEL,
+    UNSEEN_CODE,
+    Moments,
+    Preprocessor,
+    decode_values,
+    fixed_chunks,
+    numeric_features,
+)
 from pipeline.schema import EncodeRule
 
 from .conftest import ROOT
 
 REFERENCE = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
+
+
+def fitted_scaling(reference) -> tuple[np.ndarray, np.ndarray]:
+    """(center, scale) of a fitted scikit-learn scaler, as x -> (x - center) / scale."""
+    if isinstance(reference, StandardScaler):
+        return reference.mean_, reference.scale_
+    if isinstance(reference, MinMaxScaler):
+        return reference.data_min_, 1.0 / reference.scale_
+    return reference.center_, reference.scale_
 
 
 @settings(max_examples=30, deadline=None)
@@ -27,10 +46,77 @@ REFERENCE = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": Robus
     method=st.sampled_from(sorted(REFERENCE)),
 )
 def test_saved_scaler_reproduces_scikit_learn(x, method):
-    df = pd.DataFrame(x, columns=["a", "b", "c"])
-    fitted = fit_scaler(df, ["a", "b", "c"], method)
-    expected = REFERENCE[method]().fit_transform(x)
-    np.testing.assert_allclose(apply_scaler(df, fitted).to_numpy(), expected, atol=1e-9)
+    df = pd.DataFrame(x, columns=["a", "b", "c"]).assign(y=0.0)
+    pre = Preprocessor("y", "regression", scale=method).fit_frame(df)
+    reference = REFERENCE[method]().fit(x)
+    center, scale_ = fitted_scaling(reference)
+    np.testing.assert_allclose(pre.center_, center, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(pre.scale_, scale_, rtol=1e-9, atol=1e-12)
+    table = pre.transform(df, target=False).table
+    np.testing.assert_allclose(table.to_numpy(), reference.transform(x), rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    x=arrays(np.float64, st.tuples(st.integers(1, 60), st.just(2)), elements=st.floats(-1e6, 1e6)),
+    rows=st.integers(1, 70),
+    shift=st.floats(-1e8, 1e8),
+)
+def test_chunked_moments_match_numpy_whatever_the_chunk(x, rows, shift):
+    x = x + shift  # a large offset is where sum/sum-of-squares formulas lose every digit
+    moments = Moments(2)
+    for chunk in fixed_chunks([pd.DataFrame(x)], rows):
+        moments.update(chunk.to_numpy())
+    np.testing.assert_allclose(moments.mean, x.mean(axis=0), rtol=1e-12, atol=1e-6)
+    np.testing.assert_allclose(moments.var, x.var(axis=0), rtol=1e-9, atol=1e-6)
+
+
+def test_fit_over_batches_equals_fit_on_the_whole_frame(monkeypatch):
+    monkeypatch.setattr(preprocess, "CHUNK_ROWS", 64)  # many chunks to merge
+    rng = np.random.default_rng(0)
+    n = 1000
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(5e6, 3.0, n),
+            "b": np.where(rng.random(n) < 0.1, np.nan, rng.exponential(2.0, n)),
+            "c": rng.choice(["x", "y", "z"], n),
+            "y": rng.normal(10.0, 2.0, n),
+        }
+    )
+    settings_ = {"missing": "impute", "scale_target": True}
+
+    def batches(size):
+        return lambda columns: (
+            (df if columns is None else df[columns]).iloc[i : i + size] for i in range(0, n, size)
+        )
+
+    whole = Preprocessor("y", "regression", **settings_).fit_frame(df).to_json()
+    for size in (7, 64, 999):
+        for method in ("standard", "robust"):
+            batched = Preprocessor("y", "regression", scale=method, **settings_)
+            reference = Preprocessor("y", "regression", scale=method, **settings_).fit_frame(df)
+            got, want = batched.fit(batches(size)).to_json(), reference.to_json()
+            assert got == want  # fixed chunks: not just close, identical
+    assert whole["imputer"]["b"] == float(np.nanmedian(df["b"]))
+    filled = df[["a", "b"]].fillna({"b": whole["imputer"]["b"]}).to_numpy()
+    reference = StandardScaler().fit(filled)
+    np.testing.assert_allclose(whole["scaler"]["center"], reference.mean_, rtol=1e-12)
+    np.testing.assert_allclose(whole["scaler"]["scale"], reference.scale_, rtol=1e-9)
+    assert whole["target_scaling"]["scale"] == pytest.approx(df["y"].std(ddof=0), rel=1e-9)
+
+
+def test_unfitted_preprocessor_refuses_to_transform():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Preprocessor("y", "binary").transform(pd.DataFrame({"y": ["a"]}))
+
+
+def test_json_round_trip_transforms_the_same():
+    train, val = small_splits()
+    pre = Preprocessor("y", "binary").fit_frame(train)
+    saved = json.loads(json.dumps(pre.to_json()))
+    again = Preprocessor.from_json(saved)
+    assert again.to_json() == pre.to_json()
+    pd.testing.assert_frame_equal(again.transform(val).table, pre.transform(val).table)
 
 
 def test_numeric_features_skip_target_and_categories():
@@ -51,11 +137,11 @@ def small_splits():
 
 def test_unseen_category_is_all_zero_and_counted():
     train, val = small_splits()
-    scaler = fit_scaler(train, ["x"], "standard")
-    encoder = fit_encoder(train, ["x"], "y", "binary", "ignore")
-    assert encoder["features"] == ["x", "color=blue", "color=red"]
-    table, unseen = encode_table(val, scaler, encoder, "val")
-    assert unseen == {"color": 1}
+    pre = Preprocessor("y", "binary").fit_frame(train)
+    assert pre.features_ == ["x", "color=blue", "color=red"]
+    encoded = pre.transform(val, "val")
+    table = encoded.table
+    assert encoded.unseen == {"color": 1}
     assert table.loc[0, ["color=blue", "color=red"]].tolist() == [0.0, 0.0]
     assert table[LABEL].tolist() == [0, 1]
     assert (table.drop(columns=[LABEL]).dtypes == np.float32).all()
@@ -63,17 +149,17 @@ def test_unseen_category_is_all_zero_and_counted():
 
 def test_unseen_category_errors_when_configured():
     train, val = small_splits()
-    encoder = fit_encoder(train, ["x"], "y", "binary", "error")
+    pre = Preprocessor("y", "binary", scale="none", unknown="error").fit_frame(train)
     with pytest.raises(PipelineError, match="column 'color' has categories not seen in train"):
-        encode_table(val, fit_scaler(train, ["x"], "none"), encoder, "val")
+        pre.transform(val, "val")
 
 
 def test_class_missing_from_train_is_an_error_naming_the_split():
     train, val = small_splits()
     val.loc[1, "y"] = "c"
-    encoder = fit_encoder(train, ["x"], "y", "binary", "ignore")
+    pre = Preprocessor("y", "binary", scale="none").fit_frame(train)
     with pytest.raises(PipelineError, match="val split has classes absent from train rows"):
-        encode_table(val, fit_scaler(train, ["x"], "none"), encoder, "val")
+        pre.transform(val, "val")
 
 
 def _with_nulls(df: pd.DataFrame, every: int) -> pd.DataFrame:
@@ -89,8 +175,8 @@ def _with_nulls(df: pd.DataFrame, every: int) -> pd.DataFrame:
     [("standard", "drop"), ("minmax", "drop"), ("robust", "drop"), ("standard", "impute")],
 )
 def test_val_and_test_rows_never_reach_fitted_preprocessing(tmp_path, monkeypatch, method, missing):
-    """Change val/test rows and refit: imputer, scaler and encoder JSON stay byte-identical;
-    change a train row and they change."""
+    """Change val/test rows and refit: the preprocessor JSON stays byte-identical; change a
+    train row and it changes."""
     (tmp_path / "data/raw").mkdir(parents=True)
     for name in ("penguins.csv", "penguins.schema.yaml"):
         (tmp_path / "data/raw" / name).write_bytes((ROOT / "data/raw" / name).read_bytes())
@@ -103,10 +189,12 @@ def test_val_and_test_rows_never_reach_fitted_preprocessing(tmp_path, monkeypatc
             path = io.SPLIT_DIR / f"{name}.parquet"
             io.write_table(_with_nulls(io.read_table(path), 7), path)
 
-    def fitted() -> tuple[bytes, bytes, bytes]:
+    def fitted() -> tuple[dict, dict, dict, bytes]:
         scale.run(params)
         encode.run(params)
-        return io.IMPUTER.read_bytes(), io.SCALER.read_bytes(), io.ENCODER.read_bytes()
+        saved = io.read_json(io.PREPROCESSOR)
+        parts = saved["imputer"], saved["scaler"], saved["categorical"]
+        return (*parts, io.PREPROCESSOR.read_bytes())
 
     before = fitted()
     for name in ("val", "test"):
@@ -130,9 +218,9 @@ def test_val_and_test_rows_never_reach_fitted_preprocessing(tmp_path, monkeypatc
         rare = df["island"].value_counts().index[-1]
         df.loc[df.index[: len(df) // 2], "island"] = rare
     io.write_table(df, path)
-    imputer, scaler, encoder = fitted()
+    imputer, scaler, categorical, _ = fitted()
     assert scaler != before[1]
-    assert encoder != before[2]
+    assert categorical != before[2]
     if missing == "impute":
         assert imputer != before[0]
         report = io.read_json(io.ENCODE_REPORT)
@@ -148,58 +236,57 @@ def test_imputer_fits_median_and_most_frequent_on_train_rows():
     train = pd.DataFrame(
         {"x": [1.0, np.nan, 3.0, 10.0], "c": ["a", None, "b", "b"], "y": ["p", "q", "p", "q"]}
     )
-    imputer = fit_imputer(train, "y", "impute")
-    assert imputer["numeric"] == {"x": 3.0} and imputer["categorical"] == {"c": "b"}
+    pre = Preprocessor("y", "binary", missing="impute").fit_frame(train)
+    assert pre.fill_ == {"x": 3.0, "c": "b"}
     val = pd.DataFrame({"x": [np.nan, 5.0], "c": [None, None], "y": ["p", "q"]})
-    filled, counts = apply_imputer(val, imputer)
+    filled, counts = pre.impute(val)
     assert filled["x"].tolist() == [3.0, 5.0] and filled["c"].tolist() == ["b", "b"]
     assert counts == {"x": 1, "c": 2}
-    assert fit_imputer(train, "y", "drop") == {"missing": "drop", "numeric": {}, "categorical": {}}
+    encoded = pre.transform(val)
+    assert encoded.imputed == {"x": 1, "c": 2}
+    # the scaler is fitted on the imputed train rows, as Pipeline(SimpleImputer, scaler)
+    assert pre.center_ == [pytest.approx(np.mean([1.0, 3.0, 3.0, 10.0]), rel=1e-12)]
+    assert pre.categories_["c"] == ["a", "b"]
+    dropped = Preprocessor("y", "binary").fit_frame(train.dropna())
+    assert dropped.fill_ == {}
 
 
 def test_imputer_refuses_a_column_with_no_train_values():
     train = pd.DataFrame({"x": [np.nan, np.nan], "y": ["p", "q"]})
     with pytest.raises(PipelineError, match=r"column\(s\) \['x'\] have no values in the 2 train"):
-        fit_imputer(train, "y", "impute")
+        Preprocessor("y", "binary", missing="impute").fit_frame(train)
 
 
 def test_nulls_left_without_imputation_are_a_clear_error():
     train, val = small_splits()
     val.loc[0, "x"] = np.nan
-    encoder = fit_encoder(train, ["x"], "y", "binary", "ignore")
+    pre = Preprocessor("y", "binary", scale="none").fit_frame(train)
     with pytest.raises(PipelineError, match=r"val split has nulls in \{'x': 1\}.*clean.missing"):
-        encode_table(val, fit_scaler(train, ["x"], "none"), encoder, "val")
+        pre.transform(val, "val")
 
 
 def test_ordinal_encoding_with_declared_order_and_a_reserved_code_for_unseen():
     train, val = small_splits()
     rules = {"color": EncodeRule(method="ordinal", order=["red", "blue"])}
-    encoder = fit_encoder(train, ["x"], "y", "binary", "ignore", rules=rules)
-    assert encoder["features"] == ["x", "color"]
-    assert encoder["categorical"]["color"] == ["red", "blue"]
-    table, unseen = encode_table(val, fit_scaler(train, ["x"], "none"), encoder, "val")
-    assert table["color"].tolist() == [UNSEEN_CODE, 0.0]  # green unseen, red first in order
-    assert unseen == {"color": 1}
-    by_default = fit_encoder(train, ["x"], "y", "binary", "ignore", method="ordinal")
-    assert by_default["categorical"]["color"] == ["blue", "red"]  # sorted train categories
-    assert encode_table(train, fit_scaler(train, ["x"], "none"), by_default, "train")[0][
-        "color"
-    ].tolist() == [1.0, 0.0, 1.0, 0.0]
+    pre = Preprocessor("y", "binary", scale="none", rules=rules).fit_frame(train)
+    assert pre.features_ == ["x", "color"]
+    assert pre.categories_["color"] == ["red", "blue"]
+    encoded = pre.transform(val, "val")
+    assert encoded.table["color"].tolist() == [UNSEEN_CODE, 0.0]  # green unseen, red first
+    assert encoded.unseen == {"color": 1}
+    by_default = Preprocessor("y", "binary", scale="none", encode="ordinal").fit_frame(train)
+    assert by_default.categories_["color"] == ["blue", "red"]  # sorted train categories
+    assert by_default.transform(train).table["color"].tolist() == [1.0, 0.0, 1.0, 0.0]
 
 
 def test_ordinal_rules_are_checked_against_the_train_rows():
     train, _ = small_splits()
+    rules = {"color": EncodeRule(method="ordinal", order=["red"])}
     with pytest.raises(PipelineError, match=r"encode.color.order: train rows hold \['blue'\]"):
-        fit_encoder(
-            train,
-            ["x"],
-            "y",
-            "binary",
-            "ignore",
-            rules={"color": EncodeRule(method="ordinal", order=["red"])},
-        )
+        Preprocessor("y", "binary", rules=rules).fit_frame(train)
+    rules = {"x": EncodeRule(method="onehot")}
     with pytest.raises(PipelineError, match=r"schema encode: \['x'\] are not categorical"):
-        fit_encoder(train, ["x"], "y", "binary", "ignore", rules={"x": EncodeRule(method="onehot")})
+        Preprocessor("y", "binary", rules=rules).fit_frame(train)
     with pytest.raises(ValidationError, match="order is only used with method: ordinal"):
         EncodeRule(method="onehot", order=["a"])
 
@@ -237,6 +324,7 @@ def test_unseen_categories_are_counted_per_split_and_column_in_the_report(tmp_pa
     assert f"**{train['species'].iloc[0]}**" in rows[0] and rows[0].endswith("| **0** |")
 
     params = parse_params({"encode": {"unknown": "error"}})
+    scale.run(params)  # the setting is part of the fitted preprocessor
     with pytest.raises(PipelineError, match=r"column 'island' has categories not seen.*test split"):
         encode.run(params)
 
@@ -244,10 +332,11 @@ def test_unseen_categories_are_counted_per_split_and_column_in_the_report(tmp_pa
 def test_regression_target_is_standardized_with_train_rows_and_inverts_exactly():
     train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [100.0, 200.0, 300.0, 400.0]})
     val = pd.DataFrame({"x": [5.0], "y": [1000.0]})
-    encoder = fit_encoder(train, ["x"], "y", "regression", "ignore", scale_target=True)
-    assert encoder["target_scaling"]["center"] == 250.0
-    table, _ = encode_table(val, fit_scaler(train, ["x"], "none"), encoder, "val")
+    pre = Preprocessor("y", "regression", scale="none", scale_target=True).fit_frame(train)
+    assert pre.target_scaling_["center"] == 250.0
+    table = pre.transform(val, "val").table
     assert table[LABEL].iloc[0] == pytest.approx((1000 - 250) / np.std([100, 200, 300, 400]))
-    assert decode_values(table[LABEL].to_numpy(), encoder)[0] == pytest.approx(1000.0, abs=1e-9)
-    unscaled = fit_encoder(train, ["x"], "y", "regression", "ignore", scale_target=False)
-    assert unscaled["target_scaling"] is None
+    saved = pre.to_json()
+    assert decode_values(table[LABEL].to_numpy(), saved)[0] == pytest.approx(1000.0, abs=1e-9)
+    unscaled = Preprocessor("y", "regression", scale_target=False).fit_frame(train)
+    assert unscaled.target_scaling_ is None

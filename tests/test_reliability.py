@@ -436,6 +436,7 @@ def test_a_stage_in_a_read_only_project_says_so_and_changes_nothing(tmp_path, mo
     table = penguins().dropna()
     table.index.name = io.ROW
     io.write_table(table, io.VALIDATED)
+    io.write_json({"target": "species", "task": "multiclass", "reason": "test"}, io.TASK)
     split.run(parse_params({}))
     before = snapshot(tmp_path)
     Path("params.yaml").write_text(yaml.safe_dump(with_value(("seed",), 7)))
@@ -443,7 +444,7 @@ def test_a_stage_in_a_read_only_project_says_so_and_changes_nothing(tmp_path, mo
     read_only(monkeypatch, tmp_path)
     assert main(["split"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: cannot write 'reports/split.json': Permission denied")
+    assert err.startswith("error: cannot write 'data/split': Permission denied")  # streams there
     assert err.count("\n") == 1
     assert snapshot(tmp_path) == before
 

@@ -5,9 +5,8 @@ import pytest
 
 from pipeline import io
 from pipeline.config import parse_params
-from pipeline.encode import fit_encoder
 from pipeline.model import MLP, count_parameters, output_size
-from pipeline.scale import numeric_features
+from pipeline.preprocess import Preprocessor, numeric_features
 from pipeline.schema import load_schema
 from pipeline.sizing import encoded_width, mlp_parameter_count, output_width
 from pipeline.validate import validate_table
@@ -42,9 +41,8 @@ def test_output_width_matches_the_model(task):
 )
 def test_encoded_width_matches_the_encoder(table, target, task):
     table = table.assign(flag=[True, False] * (len(table) // 2))
-    numeric = numeric_features(table, target)
-    encoder = fit_encoder(table, numeric, target, task, "ignore")
-    assert encoded_width(table, target) == len(encoder["features"])
+    pre = Preprocessor(target, task).fit_frame(table)
+    assert encoded_width(table, target) == len(pre.features_)
 
 
 def test_validate_reports_the_parameter_count_train_will_build():
@@ -52,9 +50,9 @@ def test_validate_reports_the_parameter_count_train_will_build():
     schema, _ = load_schema(ROOT / "data/raw/penguins.csv")
     clean, result = validate_table(io.read_raw(ROOT / "data/raw/penguins.csv"), schema, params)
     assert clean is not None
-    encoder = fit_encoder(clean, numeric_features(clean, "species"), "species", "multiclass", "x")
+    pre = Preprocessor("species", "multiclass").fit_frame(clean)
     model = MLP.from_params(
-        params.model, len(encoder["features"]), output_size("multiclass", len(encoder["classes"]))
+        params.model, len(pre.features_), output_size("multiclass", len(pre.classes_))
     )
     assert result["model_size"]["parameters"] == count_parameters(model) == 899
     assert result["model_size"]["encoded_features"] == 9

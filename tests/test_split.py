@@ -228,6 +228,7 @@ def test_duplicates_fail_policy_stops_split_with_a_report(tmp_path, monkeypatch)
     df = pd.DataFrame({"x": [1.0, 2.0] * 50, "y": ["a", "b"] * 50})
     df.index.name = "_row"
     io.write_table(df, io.VALIDATED)
+    io.write_json({"target": "y", "task": "binary", "reason": "test"}, io.TASK)
     params = parse_params({"data": {"target": "y"}, "split": {"duplicates": "fail"}})
     with pytest.raises(PipelineError, match=r"split: 100 row\(s\) have feature values identical"):
         split_run(params)
@@ -264,3 +265,13 @@ def test_default_split_is_unchanged_by_the_new_schemes():
     parts = split_table(df, df["y"], DEFAULT, 42)
     assert {n: len(p) for n, p in parts.items()} == {"train": 24, "val": 3, "test": 3}
     assert list(parts["test"].index) == list(split_table(df, df["y"], DEFAULT, 42)["test"].index)
+
+
+def test_duplicate_check_gives_the_same_counts_searched_in_slices(monkeypatch):
+    from pipeline import split as split_module
+
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0] * 40, "y": ["a", "b"] * 60})
+    whole = split_dataset(df, "y", "binary", DEFAULT, 0).report["duplicates"]
+    monkeypatch.setattr(split_module, "_SEARCH_ROWS", 3)
+    assert split_dataset(df, "y", "binary", DEFAULT, 0).report["duplicates"] == whole
+    assert whole["rows"] == 120 and whole["pairs"]["train/val"]["rows"] == 12

@@ -268,7 +268,7 @@ def test_two_processes_match_one_and_resume_after_kills_to_the_same_bytes(projec
 
     set_train(project)
     twin = tmp_path / "twin"  # the same inputs and params in another folder
-    for rel in ("params.yaml", io.ENCODER, *sorted((project / io.ENCODED_DIR).glob("*"))):
+    for rel in ("params.yaml", io.PREPROCESSOR, *sorted((project / io.ENCODED_DIR).glob("*"))):
         path = project / rel
         (twin / path.relative_to(project)).parent.mkdir(parents=True, exist_ok=True)
         (twin / path.relative_to(project)).write_bytes(path.read_bytes())
