@@ -15,6 +15,7 @@ counted as a duplicate of the other. That is the price of not holding the table.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,7 @@ class SpilledHashes:
     _ROW = np.dtype([("hash", "<u8"), ("row", "<i8")])
 
     def __init__(self) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="validate-hashes-")
+        self._folder = tempfile.TemporaryDirectory(prefix="pipeline-hashes-")
         self._files = [
             open(Path(self._folder.name) / f"{part}.bin", "wb")  # noqa: SIM115 (closed in close)
             for part in range(self.PARTS)
@@ -143,13 +144,18 @@ class SpilledHashes:
             if bounds[p] < bounds[p + 1]:
                 records[order[bounds[p] : bounds[p + 1]]].tofile(self._files[p])
 
+    def parts(self) -> Iterator[np.ndarray]:
+        """After the last `add`: the records (fields `hash`, `row`) one part at a time, each
+        part's rows in the order they were added. Equal hashes always share a part."""
+        for file in self._files:
+            file.close()
+            yield np.fromfile(file.name, dtype=self._ROW)
+
     def repeats(self, examples: int) -> tuple[int, list[int]]:
         """(how many rows repeat an earlier row, the first `examples` of them in file order)."""
         count = 0
         first: list[int] = []
-        for file in self._files:
-            file.close()
-            records = np.fromfile(file.name, dtype=self._ROW)
+        for records in self.parts():
             records = records[np.argsort(records["hash"], kind="stable")]  # rows stay in order
             repeat = np.zeros(len(records), dtype=bool)
             repeat[1:] = records["hash"][1:] == records["hash"][:-1]

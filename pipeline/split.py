@@ -40,6 +40,7 @@ from pipeline.config import Params, SplitParams, load_params
 from pipeline.drift import distribution_shift
 from pipeline.errors import PipelineError
 from pipeline.preprocess import Batches, frame_batches
+from pipeline.row_hashes import SpilledHashes
 from pipeline.task import read_task
 
 FOLD = "_fold"
@@ -302,27 +303,48 @@ def duplicate_report(
 ) -> dict[str, Any]:
     """Rows whose feature hash (target left out) also occurs in another split: how many in all,
     and per pair of splits the rows of the later one, with a few row numbers (`row_numbers`
-    maps {split: positions in it} to their row numbers)."""
-    pools = {name: np.sort(values) for name, values in hashes.items()}
-    pairs, examples = {}, {}
-    for first, second in combinations(hashes, 2):
-        shared = np.flatnonzero(_isin(hashes[second], pools[first]))
-        pairs[f"{first}/{second}"] = {"rows": len(shared)}
-        examples[f"{first}/{second}"] = (second, shared[:MAX_EXAMPLES])
+    maps {split: positions in it} to their row numbers). `hashes`: each split's, in order."""
+    whole = {name: (values, np.arange(len(values))) for name, values in hashes.items()}
+    return duplicate_report_parts([whole], row_numbers)
+
+
+def duplicate_report_parts(
+    parts: Iterable[dict[str, tuple[np.ndarray, np.ndarray]]],
+    row_numbers: Callable[[dict[str, np.ndarray]], dict],
+) -> dict[str, Any]:
+    """`duplicate_report` over hashes cut into parts such that equal hashes share a part (e.g.
+    by their top bits, spilled to disk): each part holds, per split, (hashes, their positions
+    in the split). Memory is one part's, and the result is the same as over the whole."""
+    pairs: dict[str, int] = {}
+    firsts: dict[str, tuple[str, np.ndarray]] = {}
     total = 0
-    for name, values in hashes.items():
-        elsewhere = np.zeros(len(values), dtype=bool)
-        for other in hashes:
-            if other != name:
-                elsewhere |= _isin(values, pools[other])
-        total += int(elsewhere.sum())
+    for part in parts:
+        pools = {name: np.sort(values) for name, (values, _) in part.items()}
+        for first, second in combinations(part, 2):
+            values, positions = part[second]
+            shared = np.sort(positions[_isin(values, pools[first])])
+            key = f"{first}/{second}"
+            pairs[key] = pairs.get(key, 0) + len(shared)
+            known = firsts.get(key, (second, np.zeros(0, dtype=np.int64)))[1]
+            firsts[key] = (second, np.union1d(known, shared[:MAX_EXAMPLES])[:MAX_EXAMPLES])
+        for name, (values, _) in part.items():
+            elsewhere = np.zeros(len(values), dtype=bool)
+            for other in part:
+                if other != name:
+                    elsewhere |= _isin(values, pools[other])
+            total += int(elsewhere.sum())
     wanted: dict[str, np.ndarray] = {}
-    for name, positions in examples.values():
+    for name, positions in firsts.values():
         wanted[name] = np.union1d(wanted.get(name, np.zeros(0, dtype=np.int64)), positions)
     rows = row_numbers(wanted) if total else {}
-    for pair, (name, positions) in examples.items():
-        pairs[pair]["examples"] = [int(rows[name][p]) for p in positions]
-    return {"rows": total, "pairs": pairs}
+    return {
+        "rows": total,
+        "pairs": {
+            key: {"rows": count, "examples": [int(rows[name][p]) for p in firsts[key][1]]}
+            for key, count in pairs.items()
+            for name in [firsts[key][0]]
+        },
+    }
 
 
 def _isin(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
@@ -337,6 +359,23 @@ def _isin(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
         np.minimum(at, len(pool) - 1, out=at)
         found[start : start + len(part)] = pool[at] == part
     return found
+
+
+def _zip_parts(
+    hashes: dict[str, SpilledHashes],
+) -> Iterator[dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The splits' spilled hashes part by part: {split: (hashes, positions)} for each part."""
+    readers = {name: spilled.parts() for name, spilled in hashes.items()}
+    try:
+        for _ in range(SpilledHashes.PARTS):
+            yield {
+                name: (records["hash"], records["row"])
+                for name, reader in readers.items()
+                for records in [next(reader)]
+            }
+    finally:
+        for spilled in hashes.values():
+            spilled.close()
 
 
 def _row_hashes(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
@@ -429,7 +468,7 @@ def split_rows(
         if name in ("train", "test")
     }
     samples: dict[str, list[pd.DataFrame]] = {name: [] for name in sampled}
-    hashes: dict[str, list[np.ndarray]] = {name: [] for name in io.SPLITS}
+    hashes = {name: SpilledHashes() for name in io.SPLITS}  # on disk: memory stays flat
     seen = dict.fromkeys(io.SPLITS, 0)
     start = 0
     for frame in batches(None):
@@ -438,7 +477,7 @@ def split_rows(
         for i, name in enumerate(io.SPLITS):
             part = table[here == i]
             write(name, part)
-            hashes[name].append(_row_hashes(part, features))
+            hashes[name].add(_row_hashes(part, features), seen[name] + np.arange(len(part)))
             if name in sampled:
                 wanted = sampled[name]
                 lo, hi = np.searchsorted(wanted, [seen[name], seen[name] + len(part)])
@@ -478,7 +517,7 @@ def split_rows(
         "rows": {name: int(sizes[i]) for i, name in enumerate(io.SPLITS)},
         "duplicates": {
             "policy": params.duplicates,
-            **duplicate_report({k: np.concatenate(v) for k, v in hashes.items()}, row_numbers),
+            **duplicate_report_parts(_zip_parts(hashes), row_numbers),
         },
         "shift": {
             "alpha": params.shift_alpha,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import io
+from pipeline import io, split
 from pipeline.config import SplitParams, parse_params
 from pipeline.drift import distribution_shift
 from pipeline.errors import PipelineError
@@ -275,3 +275,35 @@ def test_duplicate_check_gives_the_same_counts_searched_in_slices(monkeypatch):
     monkeypatch.setattr(split_module, "_SEARCH_ROWS", 3)
     assert split_dataset(df, "y", "binary", DEFAULT, 0).report["duplicates"] == whole
     assert whole["rows"] == 120 and whole["pairs"]["train/val"]["rows"] == 12
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=0, max_size=60),
+    st.lists(st.integers(0, 40), min_size=0, max_size=30),
+    st.lists(st.integers(0, 40), min_size=0, max_size=30),
+    st.integers(1, 7),
+)
+def test_duplicate_report_over_parts_equals_the_whole(train, val, test, parts):
+    """Hashes spilled in parts (equal hashes share a part) give the same report as in memory."""
+    hashes = {
+        name: np.array(values, dtype=np.uint64)
+        for name, values in (("train", train), ("val", val), ("test", test))
+    }
+
+    def row_numbers(wanted):  # row number = 1000 * split + position: checks the mapping too
+        return {
+            name: {int(p): 1000 * list(hashes).index(name) + int(p) for p in positions}
+            for name, positions in wanted.items()
+        }
+
+    cut = [
+        {
+            name: (values[values % parts == k], np.flatnonzero(values % parts == k))
+            for name, values in hashes.items()
+        }
+        for k in range(parts)
+    ]
+    assert split.duplicate_report_parts(cut, row_numbers) == split.duplicate_report(
+        hashes, row_numbers
+    )
