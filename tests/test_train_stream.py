@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from pipeline import encode, io, scale, split, train, train_log, train_stream, validate
 from pipeline.config import TrainParams, parse_params
@@ -97,3 +98,35 @@ def test_auto_streams_only_above_the_memory_budget(encoded, monkeypatch):
     assert choose_data(TrainParams(batch_size="full"), TRAIN) == "memory"  # needs it all
     with pytest.raises(PipelineError, match=r"train.batch_size: 'full'.*train.data is 'stream'"):
         choose_data(TrainParams(data="stream", batch_size="full"), TRAIN)
+
+
+def test_two_processes_stream_the_same_batches_to_the_same_bytes(tmp_path):
+    """train.processes: 2 with train.data: stream: every worker reads the same seeded stream
+    and takes its share of each batch; quality within noise of one process, rerun identical."""
+    from .test_train_distributed import accuracy_on_test, start
+
+    root = tmp_path / "project"
+    (root / "data/raw").mkdir(parents=True)
+    for name in ("penguins.csv", "penguins.schema.yaml"):
+        (root / "data/raw" / name).write_bytes((ROOT / "data/raw" / name).read_bytes())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setattr(io, "ROW_GROUP_ROWS", 32)
+        for stage in (validate, split, scale, encode):
+            stage.run(parse_params({}))
+        mp.setattr(io, "ROW_GROUP_ROWS", 65_536)
+        settings = {"train": {**STREAM, "epochs": 12, "patience": 5}}
+        (root / "params.yaml").write_text(yaml.safe_dump(settings))
+        train.run(parse_params(settings))
+        one = accuracy_on_test(root)
+        settings["train"]["processes"] = 2
+        (root / "params.yaml").write_text(yaml.safe_dump(settings))
+        runs = []
+        for _ in range(2):
+            proc = start(root)
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0 and "on 2 processes (cpu)" in out, err
+            runs.append(outputs(root))
+        assert runs[0] == runs[1]
+        two = accuracy_on_test(root)
+        assert two >= 0.9 and abs(two - one) <= 0.06, (one, two)
