@@ -90,9 +90,9 @@ class StreamedTable:
             parquet = pq.ParquetFile(self.path, pre_buffer=False)
             for group in order:
                 table = parquet.read_row_group(group, columns=[*self.columns, LABEL])
-                x = np.column_stack(
-                    [table.column(c).to_numpy().astype(np.float32) for c in self.columns]
-                )
+                x = np.empty((table.num_rows, len(self.columns)), dtype=np.float32)
+                for i, column in enumerate(self.columns):
+                    x[:, i] = table.column(column).to_numpy()
                 y = label_tensor(table.column(LABEL).to_numpy(), self.task)
                 if not put((torch.from_numpy(x), y)):
                     return
@@ -132,13 +132,13 @@ class StreamedTable:
             nonlocal held_x, held_y, held
             x, y = torch.cat(held_x), torch.cat(held_y)
             perm = torch.randperm(len(y), generator=generator)
-            x, y = x[perm], y[perm]
             whole = len(y) if final else len(y) - len(y) % batch_size
-            for start in range(0, whole, batch_size):
-                stop = min(start + batch_size, whole)
-                if stop - start >= min_batch:
-                    yield x[start:stop].to(self.device), y[start:stop].to(self.device)
-            held_x, held_y, held = [x[whole:]], [y[whole:]], len(y) - whole
+            for start in range(0, whole, batch_size):  # one gather per batch, as in memory
+                rows = perm[start : min(start + batch_size, whole)]
+                if len(rows) >= min_batch:
+                    yield x[rows].to(self.device), y[rows].to(self.device)
+            rest = perm[whole:]
+            held_x, held_y, held = [x[rest]], [y[rest]], len(rest)
 
         for x, y in self._groups(order):
             held_x.append(x)
