@@ -291,11 +291,13 @@ def run(params: Params) -> None:
     train_path = io.ENCODED_DIR / "train.parquet"
     train_rows = io.table_rows(train_path) if train_path.exists() else 0
     positions = sample_positions(train_rows, params.evaluate.baseline_rows, params.seed)
-    sample = read_sample(train_path, positions, batch_rows)
-    baselines = fit_baselines(
-        features(sample), sample[LABEL].to_numpy(), card["task"], params.evaluate, params.seed
-    )
-    del sample
+    baselines: dict[str, Any] = {}
+    if baseline_models(card["task"], params.evaluate, params.seed):  # any switched on
+        sample = read_sample(train_path, positions, batch_rows)
+        baselines = fit_baselines(
+            features(sample), sample[LABEL].to_numpy(), card["task"], params.evaluate, params.seed
+        )
+        del sample
     metrics: dict[str, Any] = {}
     scored: dict[str, dict[str, Any]] = {name: {} for name in baselines}
     gathered = {}
