@@ -4,6 +4,7 @@ script doing the same work.
     python benchmarks/scale.py --rows 1000000
     python benchmarks/scale.py --rows 10000000 --batch-rows 262144
     python benchmarks/scale.py --rows 1000000 --train    # also train and evaluate (issue 12)
+    python benchmarks/scale.py --rows 1000000 --train --train-data memory  # train.data
     python benchmarks/scale.py --rows 30000000 --skip-validate --no-hand
 
 The table (seeded): 16 float columns, 4 text categoricals of 5, 17, 25 and 50 levels (113
@@ -129,7 +130,9 @@ def prevalidate(root: Path) -> None:
     io.write_json({"target": TARGET, "task": "binary", "reason": "benchmark"}, root / io.TASK)
 
 
-def project(root: Path, rows: int, seed: int, batch_rows: int | None) -> None:
+def project(
+    root: Path, rows: int, seed: int, batch_rows: int | None, train_data: str = "stream"
+) -> None:
     """A temporary project: the synthetic table and params.yaml pointing at it."""
     (root / "data/raw").mkdir(parents=True)
     write_table(root / "data/raw/synth.parquet", rows, seed)
@@ -137,7 +140,7 @@ def project(root: Path, rows: int, seed: int, batch_rows: int | None) -> None:
     params["data"].update(path="data/raw/synth.parquet", target=TARGET)
     if batch_rows is not None:
         params["data"]["batch_rows"] = batch_rows
-    params["train"].update(epochs=2, batch_size=4096, progress=False)
+    params["train"].update(epochs=2, batch_size=4096, progress=False, data=train_data)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -147,6 +150,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-rows", type=int, default=None, help="data.batch_rows")
     parser.add_argument("--train", action="store_true", help="also run train and evaluate")
+    parser.add_argument(
+        "--train-data", choices=("auto", "memory", "stream"), default="stream", help="train.data"
+    )
     parser.add_argument("--no-hand", action="store_true", help="skip the hand-written script")
     parser.add_argument(
         "--skip-validate", action="store_true", help="write validate's outputs directly"
@@ -160,7 +166,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
         root = Path(tmp)
         start = time.perf_counter()
-        project(root, args.rows, args.seed, args.batch_rows)
+        project(root, args.rows, args.seed, args.batch_rows, args.train_data)
         made = time.perf_counter() - start
         size = (root / "data/raw/synth.parquet").stat().st_size / 2**20
         print(f"table: {args.rows} rows x 21 columns, {size:.0f} MiB Parquet ({made:.1f} s)")
@@ -197,6 +203,12 @@ def main() -> None:
         f"rows={args.rows} preprocess_s={preprocess:.1f} hand_s={hand_s:.1f} "
         f"ratio_vs_hand={preprocess / hand_s:.2f} max_stage_rss_mb={max_rss:.0f}"
     )
+    if args.train:
+        print(
+            f"train.data={args.train_data} train_s={results['train'][0]:.1f} "
+            f"train_rss_mb={results['train'][1]:.0f} evaluate_s={results['evaluate'][0]:.1f} "
+            f"evaluate_rss_mb={results['evaluate'][1]:.0f}"
+        )
 
 
 if __name__ == "__main__":

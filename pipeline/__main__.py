@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             from pipeline.predict import run_predict
 
             torch_setup.configure(params.train.threads)
-            run_predict(args.input, args.output, args.id_column)
+            run_predict(args.input, args.output, args.id_column, params.data.batch_rows)
         else:
             importlib.import_module(STAGES[args.command]).run(params)
     except PipelineError as exc:

@@ -203,6 +203,12 @@ class TrainParams(Section):
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
     # Worker processes (torch.distributed; README "Training on several GPUs or machines").
     processes: Annotated[int, Field(ge=1)] = 1
+    # memory: the train table resident on the device; stream: read from disk in row groups
+    # through a seeded shuffle buffer of shuffle_rows rows; auto: stream when the encoded
+    # features (rows x features x 4 bytes) exceed memory_mb (pipeline/train_stream.py).
+    data: Literal["auto", "memory", "stream"] = "auto"
+    shuffle_rows: Annotated[int, Field(ge=1)] = 262_144
+    memory_mb: Annotated[int, Field(ge=1)] = 2048
     resume: Literal["auto", "never"] = "auto"
     progress: bool = True
 
@@ -241,6 +247,9 @@ class BaselineParams(Section):
 class EvaluateParams(Section):
     dpi: Annotated[int, Field(ge=50, le=600)] = 100
     baselines: BaselineParams = BaselineParams()
+    # Baselines are fitted on a seeded sample of at most this many train rows (all val/test
+    # rows are scored); 200k keeps evaluate near a minute (benchmarks/RESULTS.md).
+    baseline_rows: Annotated[int, Field(ge=1)] = 200_000
 
 
 class CvParams(Section):

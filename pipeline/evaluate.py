@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from pipeline.preprocess import LABEL, decode_values
 from pipeline.task import HEADLINE, lower_is_better
 
 EVAL_SPLITS = ("val", "test")
+MLP_NAME = "mlp"  # key of the MLP's predictions among the baselines' in SplitPredictions
 
 
 def load_model(card: dict[str, Any]) -> MLP:
@@ -129,25 +131,99 @@ def baseline_models(task: str, params: EvaluateParams, seed: int) -> dict[str, A
     return models
 
 
+def fit_baselines(
+    x: np.ndarray, y: np.ndarray, task: str, params: EvaluateParams, seed: int
+) -> dict[str, Any]:
+    """The switched-on baselines, fitted on encoded train features `x` and labels `y`."""
+    models = baseline_models(task, params, seed)
+    for model in models.values():
+        model.fit(x, y)
+    return models
+
+
+def baseline_predict(model: Any, x: np.ndarray, card: dict[str, Any]) -> np.ndarray:
+    """A fitted baseline's predictions in the MLP's form (probabilities or target units)."""
+    if card["task"] == "regression":
+        return decode_values(model.predict(x), card)
+    # columns in class-index order even if a class is missing from the rows it was fitted on
+    predictions = np.zeros((len(x), len(card["classes"])))
+    predictions[:, model.classes_] = model.predict_proba(x)
+    return predictions
+
+
 def run_baselines(
     tables: dict[str, pd.DataFrame], card: dict[str, Any], params: EvaluateParams, seed: int
 ) -> dict[str, dict[str, dict[str, float | None]]]:
     """Fit each baseline on the encoded train rows; score it on val and test like the MLP."""
     task = card["task"]
-    x_train, y_train = features(tables["train"]), tables["train"][LABEL].to_numpy()
-    results = {}
-    for name, model in baseline_models(task, params, seed).items():
-        model.fit(x_train, y_train)
-        results[name] = {}
-        for split in EVAL_SPLITS:
-            x = features(tables[split])
-            if task == "regression":
-                predictions = decode_values(model.predict(x), card)
-            else:  # columns in class-index order even if a class is missing from train
-                predictions = np.zeros((len(x), len(card["classes"])))
-                predictions[:, model.classes_] = model.predict_proba(x)
-            results[name][split] = score(actual(tables[split], card), predictions, task)
-    return results
+    models = fit_baselines(
+        features(tables["train"]), tables["train"][LABEL].to_numpy(), task, params, seed
+    )
+    return {
+        name: {
+            split: score(
+                actual(tables[split], card),
+                baseline_predict(model, features(tables[split]), card),
+                task,
+            )
+            for split in EVAL_SPLITS
+        }
+        for name, model in models.items()
+    }
+
+
+def sample_positions(rows: int, cap: int, seed: int) -> np.ndarray:
+    """Sorted positions of a seeded sample of `cap` of `rows` rows (all of them if they fit)."""
+    if rows <= cap:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(seed).choice(rows, size=cap, replace=False))
+
+
+def read_sample(path: Path, positions: np.ndarray, batch_rows: int) -> pd.DataFrame:
+    """The rows of an encoded table at `positions` (sorted), read batch by batch."""
+    parts, start = [], 0
+    for frame in io.iter_table(path, batch_rows):
+        stop = start + len(frame)
+        lo, hi = np.searchsorted(positions, [start, stop])
+        parts.append(frame.iloc[positions[lo:hi] - start])
+        start = stop
+    return pd.concat(parts)
+
+
+class SplitPredictions:
+    """Labels and predictions of one split, gathered batch by batch (a float or k per row)."""
+
+    def __init__(self) -> None:
+        self.y: list[np.ndarray] = []
+        self.by_model: dict[str, list[np.ndarray]] = {}
+
+    def add(self, name: str, predictions: np.ndarray) -> None:
+        self.by_model.setdefault(name, []).append(predictions)
+
+    def labels(self, card: dict[str, Any]) -> np.ndarray:
+        y = np.concatenate(self.y)
+        return y if card["classes"] else decode_values(y, card)
+
+    def of(self, name: str) -> np.ndarray:
+        return np.concatenate(self.by_model[name])
+
+
+def predict_split(
+    path: Path,
+    model: MLP,
+    baselines: dict[str, Any],
+    card: dict[str, Any],
+    batch_rows: int,
+) -> SplitPredictions:
+    """One pass over an encoded split: the MLP's and every baseline's predictions."""
+    gathered = SplitPredictions()
+    for frame in io.iter_table(path, batch_rows):
+        gathered.y.append(frame[LABEL].to_numpy())
+        gathered.add(MLP_NAME, predict(model, frame, card))
+        x = features(frame)
+        for name, baseline in baselines.items():
+            gathered.add(name, baseline_predict(baseline, x, card))
+    return gathered
 
 
 def diagnose(
@@ -211,16 +287,36 @@ def run(params: Params) -> None:
     card = io.read_json(io.MODEL_CARD)
     model = load_model(card)
     history = io.read_json(io.TRAIN_LOG_DIR / "history.json")
-    tables = {s: io.read_table(io.ENCODED_DIR / f"{s}.parquet") for s in io.SPLITS}
+    batch_rows = params.data.batch_rows
+    train_path = io.ENCODED_DIR / "train.parquet"
+    train_rows = io.table_rows(train_path) if train_path.exists() else 0
+    positions = sample_positions(train_rows, params.evaluate.baseline_rows, params.seed)
+    baselines: dict[str, Any] = {}
+    if baseline_models(card["task"], params.evaluate, params.seed):  # any switched on
+        sample = read_sample(train_path, positions, batch_rows)
+        baselines = fit_baselines(
+            features(sample), sample[LABEL].to_numpy(), card["task"], params.evaluate, params.seed
+        )
+        del sample
     metrics: dict[str, Any] = {}
-    predictions = {}
+    scored: dict[str, dict[str, Any]] = {name: {} for name in baselines}
+    gathered = {}
     for split in EVAL_SPLITS:
-        predictions[split] = predict(model, tables[split], card)
-        metrics[split] = score(actual(tables[split], card), predictions[split], card["task"])
-    metrics["baselines"] = run_baselines(tables, card, params.evaluate, params.seed)
+        gathered[split] = predict_split(
+            io.ENCODED_DIR / f"{split}.parquet", model, baselines, card, batch_rows
+        )
+        y = gathered[split].labels(card)
+        metrics[split] = score(y, gathered[split].of(MLP_NAME), card["task"])
+        for name in baselines:
+            scored[name][split] = score(y, gathered[split].of(name), card["task"])
+        if split != "test":
+            del gathered[split]
+    metrics["baselines"] = scored
     diagnosis = diagnose(history, card, metrics["val"], metrics["baselines"])
 
-    plot_data = plot_tables(actual(tables["test"], card), predictions["test"], card)
+    test = gathered.pop("test")
+    plot_data = plot_tables(test.labels(card), test.of(MLP_NAME), card)
+    del test
     with io.atomic_dir(io.PLOTS_DIR) as out:
         for name, table in plot_data.items():
             io.write_csv(table, out / name)
@@ -230,7 +326,8 @@ def run(params: Params) -> None:
 
     from pipeline.report import render_report
 
-    io.write_text(render_report(params, card, metrics, diagnosis, pngs), io.REPORT)
+    fitted_on = (len(positions), train_rows)
+    io.write_text(render_report(params, card, metrics, diagnosis, pngs, fitted_on), io.REPORT)
     headline = HEADLINE[card["task"]]
     print(f"evaluate: test {headline} {metrics['test'][headline]:.4f}; {diagnosis['verdict']}")
 

@@ -181,9 +181,8 @@ def escape_formula(value: Any) -> Any:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """CSV for people and spreadsheets: text cells escaped (see `escape_formula`), numeric
-    columns untouched, written atomically."""
+def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` for a CSV: text cells and names escaped (see `escape_formula`), numbers untouched."""
     safe = df.copy()
     for column in safe.columns:
         if not pd.api.types.is_numeric_dtype(safe[column]) and not pd.api.types.is_bool_dtype(
@@ -191,6 +190,12 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
         ):
             safe[column] = safe[column].map(escape_formula, na_action="ignore")
     safe.columns = [escape_formula(str(c)) for c in safe.columns]
+    return safe
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """CSV for people and spreadsheets (`csv_safe`), written atomically."""
+    safe = csv_safe(df)
     with atomic_path(path) as tmp:
         safe.to_csv(tmp, index=False)
 

@@ -7,11 +7,17 @@ applied (models/preprocess/cleaning.json), the preprocessing fitted on train row
 (models/preprocess/preprocessor.json: imputer, scaler, encoder), and the model. The input is
 checked against what the model was trained on first; rows that cleaning would have dropped are
 listed in the output with the reason instead of a prediction.
+
+The input is read twice in batches of `data.batch_rows` rows (`pipeline.rawfile`): once to type
+each column for the whole file as `pandas.read_csv` would (`pipeline.column_types`), then to
+predict batch by batch, appending to a temporary CSV renamed onto `--output` at the end. Memory
+is set by the batch size, not by the file.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +27,18 @@ import torch
 from pandas.api import types as ptypes
 
 from pipeline import io
+from pipeline.column_types import apply_types, decide_types, profile
 from pipeline.errors import PipelineError
 from pipeline.evaluate import load_model
-from pipeline.model import outputs_to_predictions
-from pipeline.preprocess import Preprocessor, decode_values
+from pipeline.model import MLP, outputs_to_predictions
+from pipeline.preprocess import Preprocessor, decode_values, fixed_chunks
+from pipeline.rawfile import RawFile, Unreadable
 from pipeline.schema import TableSchema
+
+# Rows per forward pass, fixed (not data.batch_rows): a row's float32 output can differ in its
+# last bit with the number of rows beside it, so a fixed block keeps the output's bytes the same
+# for any batch size read.
+PREDICT_ROWS = 65_536
 
 
 def raw_names(pre: Preprocessor, schema: TableSchema) -> dict[str, str]:
@@ -43,6 +56,14 @@ def check_columns(raw: pd.DataFrame, names: dict[str, str]) -> None:
         )
 
 
+def text_in_numbers_error(column: str, bad: pd.Series) -> PipelineError:
+    shown = ", ".join(f"row {r} = {v!r}" for r, v in bad.head(3).items())
+    return PipelineError(
+        f"predict: column {column!r} must hold finite numbers, as in training; "
+        f"{len(bad)} value(s) do not ({shown})"
+    )
+
+
 def coerce(raw: pd.DataFrame, pre: Preprocessor, names: dict[str, str]) -> pd.DataFrame:
     """The model's columns from `raw`, typed as in training; text in a numeric column or an
     infinite value is an error naming the column and rows."""
@@ -54,11 +75,7 @@ def coerce(raw: pd.DataFrame, pre: Preprocessor, names: dict[str, str]) -> pd.Da
         )
         bad = values[(numbers.isna() & values.notna()) | np.isinf(numbers.astype(float))]
         if len(bad):
-            shown = ", ".join(f"row {r} = {v!r}" for r, v in bad.head(3).items())
-            raise PipelineError(
-                f"predict: column {names[column]!r} must hold finite numbers, as in training; "
-                f"{len(bad)} value(s) do not ({shown})"
-            )
+            raise text_in_numbers_error(names[column], bad)
         df[names[column]] = numbers.astype(float)
     for column in pre.categories_:
         values = raw[names[column]]
@@ -101,12 +118,13 @@ def predictions_frame(
     skipped: dict[int, str],
     card: dict[str, Any],
     id_column: str | None,
+    model: MLP,
 ) -> pd.DataFrame:
     """One output row per input row, in input order."""
-    model = load_model(card)
     with torch.no_grad():
         outputs = model(torch.tensor(features.to_numpy(dtype=np.float32)))
-    predicted = outputs_to_predictions(outputs, card["task"])
+    # float64 whatever the batch holds, so a value is written the same in every batch
+    predicted = outputs_to_predictions(outputs, card["task"]).astype(np.float64)
     out = pd.DataFrame(index=raw.index)
     out.insert(0, "row", raw.index)
     if id_column is not None:
@@ -122,23 +140,91 @@ def predictions_frame(
     return out
 
 
-def run_predict(input_path: str, output_path: str, id_column: str | None = None) -> pd.DataFrame:
-    """Read, check, prepare and predict `input_path`; write the CSV atomically."""
+def open_input(input_path: str, batch_rows: int, names: list[str]) -> RawFile:
+    """The input file, its model columns checked; a file that is not a table is named."""
+    if not Path(input_path).exists():
+        raise PipelineError(f"--input: {input_path!r} does not exist")
+    try:
+        raw = RawFile(Path(input_path), batch_rows)
+    except Unreadable as exc:
+        raise PipelineError(f"--input: {input_path!r} {exc}") from None
+    missing = [name for name in names if name not in raw.columns]
+    if missing:
+        raise PipelineError(
+            f"predict: input lacks column(s) {missing} that the model was trained on; "
+            f"it has {raw.columns}"
+        )
+    return raw
+
+
+def typed_batches(
+    raw: RawFile, columns: list[str], schema: TableSchema, input_path: str
+) -> Iterator[pd.DataFrame]:
+    """The input's `columns`, typed once for the whole file (pass 1), in blocks of
+    PREDICT_ROWS rows whatever the batch size read (one empty block for an empty file)."""
+    empty = None
+    for block in fixed_chunks(_typed(raw, columns, schema, input_path), PREDICT_ROWS):
+        empty = False
+        yield block
+    if empty is None:
+        yield next(_typed(raw, columns, schema, input_path))
+
+
+def _typed(
+    raw: RawFile, columns: list[str], schema: TableSchema, input_path: str
+) -> Iterator[pd.DataFrame]:
+    try:
+        types = decide_types(profile(f[columns] for f in raw.batches()), schema)
+        if raw.ragged:
+            raise PipelineError(
+                f"--input: {input_path!r} has {raw.ragged} row(s) whose field count differs "
+                f"from the header's"
+            )
+        for frame in raw.batches():
+            typed = apply_types(frame[columns], types)
+            for column, bad in typed.text_in_numbers.items():
+                raise text_in_numbers_error(column, bad)
+            yield typed.frame
+    except Unreadable as exc:
+        raise PipelineError(f"--input: {input_path!r} {exc}") from None
+
+
+def run_predict(
+    input_path: str,
+    output_path: str,
+    id_column: str | None = None,
+    batch_rows: int = 262_144,
+) -> None:
+    """Read, check, prepare and predict `input_path` batch by batch; write the CSV atomically."""
     needed = [io.CLEANING, io.PREPROCESSOR, io.MODEL_CARD, io.MODEL_WEIGHTS]
     absent = [str(p) for p in needed if not p.exists()]
     if absent:
         raise PipelineError(f"predict: missing {absent}; run `dvc repro` to train first")
-    raw = io.read_raw(input_path, key="--input")
+    card = io.read_json(io.MODEL_CARD)
+    cleaning = io.read_json(io.CLEANING)
+    pre = Preprocessor.from_json(io.read_json(io.PREPROCESSOR))
+    schema = TableSchema.model_validate(cleaning["schema"])
+    names = list(dict.fromkeys(raw_names(pre, schema).values()))
+    raw = open_input(input_path, batch_rows, names)
     if id_column is not None and id_column not in raw.columns:
         raise PipelineError(f"predict: --id-column {id_column!r} is not a column of the input")
-    card = io.read_json(io.MODEL_CARD)
-    features, skipped, unseen = prepare(
-        raw,
-        io.read_json(io.CLEANING),
-        Preprocessor.from_json(io.read_json(io.PREPROCESSOR)),
-    )
-    out = predictions_frame(raw, features, skipped, card, id_column)
-    io.write_csv(out, Path(output_path))  # text cells escaped: no formulas in a spreadsheet
+    columns = list(dict.fromkeys([*names, *([id_column] if id_column else [])]))
+    model = load_model(card)
+    rows = predicted = skipped = 0
+    skipped_rows: list[int] = []  # the first few, for the message
+    unseen: dict[str, int] = {}
+    with io.atomic_path(Path(output_path)) as tmp, open(tmp, "w", newline="") as handle:
+        for batch in typed_batches(raw, columns, schema, input_path):
+            features, batch_skipped, batch_unseen = prepare(batch, cleaning, pre)
+            out = predictions_frame(batch, features, batch_skipped, card, id_column, model)
+            # text cells escaped: no formulas in a spreadsheet
+            io.csv_safe(out).to_csv(handle, index=False, header=rows == 0)
+            rows += len(batch)
+            predicted += len(features)
+            skipped += len(batch_skipped)
+            skipped_rows += list(batch_skipped)[: 10 - len(skipped_rows)]
+            for column, count in batch_unseen.items():
+                unseen[column] = unseen.get(column, 0) + count
     for column, count in unseen.items():
         print(
             f"predict: {count} row(s) with a category of {column!r} unseen in training "
@@ -146,11 +232,10 @@ def run_predict(input_path: str, output_path: str, id_column: str | None = None)
             file=sys.stderr,
         )
     if skipped:
-        rows = ", ".join(str(r) for r in list(skipped)[:10])
+        shown = ", ".join(str(r) for r in skipped_rows)
         print(
-            f"predict: {len(skipped)} row(s) not predicted, as cleaning would drop them "
-            f"(rows {rows}{', ...' if len(skipped) > 10 else ''}); see the 'skipped' column",
+            f"predict: {skipped} row(s) not predicted, as cleaning would drop them "
+            f"(rows {shown}{', ...' if skipped > 10 else ''}); see the 'skipped' column",
             file=sys.stderr,
         )
-    print(f"predict: {len(features)} of {len(raw)} rows predicted -> {output_path}")
-    return out
+    print(f"predict: {predicted} of {rows} rows predicted -> {output_path}")

@@ -42,7 +42,9 @@ def render_report(
     metrics: dict[str, Any],
     diagnosis: dict[str, Any],
     pngs: list[str],
+    baselines_fitted_on: tuple[int, int] | None = None,
 ) -> str:
+    """report.md; `baselines_fitted_on` is (sampled, all) train rows the baselines saw."""
     validation = _read(io.VALIDATION_REPORT)
     split = _read(io.SPLIT_DIR / "split.json")
     lines = ["# Run report", ""]
@@ -95,6 +97,17 @@ def render_report(
     lines.append("| **MLP** | " + " | ".join(_fmt(metrics["test"][n]) for n in names) + " |")
     for name, result in metrics.get("baselines", {}).items():
         lines.append(f"| {name} | " + " | ".join(_fmt(result["test"][n]) for n in names) + " |")
+    if (
+        metrics.get("baselines")
+        and baselines_fitted_on
+        and baselines_fitted_on[0] < baselines_fitted_on[1]
+    ):
+        used, of = baselines_fitted_on
+        lines += [
+            "",
+            f"The baselines were fitted on a seeded sample of {used} of the {of} train rows "
+            f"(`evaluate.baseline_rows`); every model is scored on all val and test rows.",
+        ]
     lines.append("")
     lines.append(
         "Validation (used for choosing): "

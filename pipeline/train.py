@@ -1,7 +1,9 @@
 """train: fit the MLP on the encoded train rows, choosing the best epoch on the val rows.
 
 The whole table sits in tensors on the device once; each epoch is a seeded permutation cut into
-batches (no per-sample Dataset indexing). Every option the course teaches is a param: optimizer,
+batches (no per-sample Dataset indexing). A table over `train.memory_mb` (or `train.data:
+stream`) is read from disk each epoch instead, through a seeded shuffle buffer
+(pipeline.train_stream); val stays resident. Every option the course teaches is a param: optimizer,
 L1/L2, gradient clipping, class weights, LR schedule, early stopping on a monitor, random
 restarts. After every epoch the full training state is checkpointed outside DVC's outputs, so
 a killed stage resumes where it stopped and ends with the same bytes as an uninterrupted run.
@@ -34,6 +36,7 @@ from pipeline.errors import PipelineError
 from pipeline.model import MLP, count_parameters, output_size
 from pipeline.preprocess import LABEL, target_scale
 from pipeline.task import lower_is_better
+from pipeline.train_stream import StreamedTable, choose_data
 
 # Which tasks report each monitor (its direction: pipeline.task.lower_is_better).
 TASK_MONITORS = {
@@ -56,6 +59,20 @@ class Tensors:
         dtype = torch.long if task == "multiclass" else torch.float32
         y = torch.tensor(table[LABEL].to_numpy(), dtype=dtype)
         return cls(x.to(device), y.to(device))
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def batches(
+        self, batch_size: int, generator: torch.Generator, min_batch: int = 1
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch: (x, y) of each batch of a seeded permutation (`batch_indices`)."""
+        for idx in batch_indices(len(self.y), batch_size, generator, self.device, min_batch):
+            yield self.x[idx], self.y[idx]
+
+
+TrainData = Tensors | StreamedTable  # train.data: memory | stream
 
 
 @dataclass
@@ -228,7 +245,7 @@ def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def fit(
     model: nn.Module,
-    train: Tensors,
+    train: TrainData,
     val: Tensors,
     task: str,
     params: TrainParams,
@@ -247,7 +264,7 @@ def fit(
     as `resume` continues exactly where it left off. In a `world` of several processes each
     takes its share of every (global) batch and DistributedDataParallel averages the
     gradients; every process then holds the same model and takes the same decisions."""
-    device = train.x.device
+    device = train.device
     loss_fn = make_loss(task, params.class_weights, train.y).to(device)
     optimizer = make_optimizer(model, params)
     scheduler = make_scheduler(optimizer, params)
@@ -284,20 +301,21 @@ def fit(
             distributed.reseed(seed, epoch, world)
         model.train()
         losses, sizes = [], []
-        for batch in batch_indices(n, batch_size, generator, device, min_batch * world.size):
-            idx = world.shard(batch)  # all processes draw the same batches, each takes a share
+        for batch_x, batch_y in train.batches(batch_size, generator, min_batch * world.size):
+            # all processes draw the same batches, each takes a share
+            x, y = world.shard(batch_x), world.shard(batch_y)
             optimizer.zero_grad(set_to_none=True)
             with torch_setup.autocast(device, precision):
-                loss = loss_fn(_loss_input(step_model(train.x[idx]), task), train.y[idx])
+                loss = loss_fn(_loss_input(step_model(x), task), y)
             objective = loss + params.l1 * _l1_penalty(model) if params.l1 else loss
             if world.size > 1:  # DDP averages over processes: weigh each by its share's size
-                objective = objective * (len(idx) * world.size / len(batch))
+                objective = objective * (len(y) * world.size / len(batch_y))
             objective.backward()
             if params.clip_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
             optimizer.step()
             losses.append(loss.detach())  # no per-step sync or extra tensor ops
-            sizes.append(len(idx))
+            sizes.append(len(y))
         # epoch loss = mean over samples, not over batches
         weights = torch.tensor(sizes, dtype=torch.float32, device=device)
         if world.size == 1:
@@ -403,7 +421,7 @@ class Checkpoint:
 
 def train_model(
     build: Callable[[], nn.Module],
-    train: Tensors,
+    train: TrainData,
     val: Tensors,
     task: str,
     params: TrainParams,
@@ -551,7 +569,13 @@ def train_stage(params: Params, world: World) -> None:
     task = encoder["task"]
     check_options(params, task)
     inputs = [io.PREPROCESSOR, io.ENCODED_DIR / "train.parquet", io.ENCODED_DIR / "val.parquet"]
-    train = Tensors.from_table(io.read_table(inputs[1]), task, device)
+    if not inputs[1].exists():
+        io.read_table(inputs[1])  # the usual message for a missing input
+    train: TrainData
+    if choose_data(params.train, inputs[1]) == "stream":
+        train = StreamedTable(inputs[1], task, device, params.train.shuffle_rows)
+    else:
+        train = Tensors.from_table(io.read_table(inputs[1]), task, device)
     check_processes(params, len(train.y), world.size)
     batch_size = params.train.batch_size
     if batch_size != "full" and batch_size > len(train.y) and world.main:

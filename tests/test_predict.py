@@ -29,6 +29,13 @@ def build(root: Path, raw: dict[str, bytes], params: dict) -> None:
             stage.run(parsed)
 
 
+def read_output(path: Path) -> pd.DataFrame:
+    """The output CSV as a frame: one row per input row, `skipped` "" where predicted."""
+    out = pd.read_csv(path, dtype={"skipped": str})
+    out["skipped"] = out["skipped"].fillna("")
+    return out
+
+
 @pytest.fixture(scope="module")
 def penguins_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("penguins")
@@ -46,7 +53,8 @@ def penguins(penguins_root, monkeypatch) -> Path:
 
 
 def test_predicting_the_raw_table_matches_evaluate_on_test_rows(penguins, tmp_path):
-    out = run_predict("data/raw/penguins.csv", str(tmp_path / "p.csv"))
+    run_predict("data/raw/penguins.csv", str(tmp_path / "p.csv"))
+    out = read_output(tmp_path / "p.csv")
     written = pd.read_csv(tmp_path / "p.csv")
     assert len(written) == 344 and list(written["row"]) == list(range(344))
 
@@ -60,7 +68,8 @@ def test_predicting_the_raw_table_matches_evaluate_on_test_rows(penguins, tmp_pa
 
 
 def test_rows_cleaning_would_drop_are_reported_not_lost(penguins, tmp_path, capsys):
-    out = run_predict("data/raw/penguins.csv", str(tmp_path / "p.csv"))
+    run_predict("data/raw/penguins.csv", str(tmp_path / "p.csv"))
+    out = read_output(tmp_path / "p.csv")
     skipped = out[out["skipped"] != ""]
     assert list(skipped.index) == [3, 8, 9, 10, 11, 47, 178, 218, 256, 268, 271]
     assert skipped["prediction"].isna().all()
@@ -72,7 +81,8 @@ def test_id_column_is_kept(penguins, tmp_path):
     raw = pd.read_csv("data/raw/penguins.csv").head(5)
     raw.insert(0, "bird", [f"b{i}" for i in range(5)])
     raw.to_csv(tmp_path / "in.csv", index=False)
-    out = run_predict(str(tmp_path / "in.csv"), str(tmp_path / "p.csv"), id_column="bird")
+    run_predict(str(tmp_path / "in.csv"), str(tmp_path / "p.csv"), id_column="bird")
+    out = read_output(tmp_path / "p.csv")
     assert list(out["bird"]) == ["b0", "b1", "b2", "b3", "b4"]
     assert list(pd.read_csv(tmp_path / "p.csv").columns[:3]) == ["row", "bird", "prediction"]
 
@@ -107,7 +117,8 @@ def test_unseen_category_follows_the_encode_setting(penguins, tmp_path, capsys):
     raw = pd.read_csv(ROOT / "data/raw/penguins.csv").head(5)
     raw.loc[0, "island"] = "Atlantis"
     raw.to_csv(tmp_path / "in.csv", index=False)
-    out = run_predict(str(tmp_path / "in.csv"), str(tmp_path / "p.csv"))  # unknown: ignore
+    run_predict(str(tmp_path / "in.csv"), str(tmp_path / "p.csv"))
+    out = read_output(tmp_path / "p.csv")  # unknown: ignore
     assert out.loc[0, "prediction"] in ("Adelie", "Chinstrap", "Gentoo")
     assert "1 row(s) with a category of 'island' unseen" in capsys.readouterr().err
 
@@ -142,7 +153,8 @@ def test_regression_round_trip_in_original_units(tmp_path, monkeypatch):
         {"data": {"path": "data/raw/t.csv", "target": "y"}},
     )
     monkeypatch.chdir(root)
-    out = run_predict("data/raw/t.csv", str(tmp_path / "p.csv"))
+    run_predict("data/raw/t.csv", str(tmp_path / "p.csv"))
+    out = read_output(tmp_path / "p.csv")
     card = io.read_json(io.MODEL_CARD)
     assert card["target_scaling"] is not None
     test = io.read_table(io.ENCODED_DIR / "test.parquet")
