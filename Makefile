@@ -16,7 +16,7 @@ run: $(STAMP)
 	python -m pipeline summary
 
 test: $(STAMP)
-	python -m pytest
+	python -m pytest -n auto
 
 lint: $(STAMP)
 	ruff check pipeline tests
