@@ -4,10 +4,10 @@ and train.precision. The CUDA cases skip without a GPU; the CPU cases run everyw
 import pytest
 import torch
 
-from pipeline import train, train_log
+from pipeline import train
 from pipeline.config import parse_params
 
-from .test_train_stage import FAST, encoded, outputs  # noqa: F401  (fixture)
+from .test_train_stage import FAST, encoded, kill_then_resume, outputs  # noqa: F401
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -58,23 +58,7 @@ def test_bf16_on_cuda_learns_as_well_as_fp32(encoded):  # noqa: F811
 
 @needs_cuda
 def test_killed_cuda_run_resumes_to_byte_identical_outputs(encoded, monkeypatch):  # noqa: F811
-    params = cuda_params({"train": {"restarts": 2}})
-    train.run(params)
-    clean = outputs(encoded)
-    original, calls = train_log.EpochLogger.log, []
-
-    def dies_mid_run(self, restart, row, seconds):
-        original(self, restart, row, seconds)
-        calls.append(row)
-        if restart == 1 and row["epoch"] == 4:
-            raise KeyboardInterrupt  # the checkpoint after epoch 4 is on disk
-
-    monkeypatch.setattr(train_log.EpochLogger, "log", dies_mid_run)
-    with pytest.raises(KeyboardInterrupt):
-        train.run(params)
-    monkeypatch.setattr(train_log.EpochLogger, "log", original)
-    train.run(params)
-    assert outputs(encoded) == clean
+    kill_then_resume(cuda_params({"train": {"restarts": 2}}), monkeypatch, encoded, 1, 4)
 
 
 def test_precision_on_the_cpu_warns_and_trains_in_fp32(encoded, capsys):  # noqa: F811

@@ -47,20 +47,18 @@ def test_stage_writes_model_card_and_train_reports(encoded):
     assert not io.TRAIN_CHECKPOINT.exists()  # a finished run removes its checkpoint
 
 
-def test_killed_stage_resumes_to_byte_identical_outputs(encoded, monkeypatch):
-    params = parse_params(
-        {"train": {**FAST, "restarts": 2, "batch_size": 16}, "model": {"normalization": "batch"}}
-    )
+def kill_then_resume(params, monkeypatch, root: Path, restart: int, epoch: int) -> None:
+    """Train cleanly; train again but die after `epoch` of `restart` (the checkpoint is on
+    disk, no model yet); rerun: the outputs must equal the clean run's, byte for byte."""
     train.run(params)
-    clean = outputs(encoded)
+    clean = outputs(root)
     for path in (io.MODEL_WEIGHTS, io.MODEL_CARD):
         path.unlink()
-
     original = train_log.EpochLogger.log
 
-    def killed(self, restart, row, seconds):
-        original(self, restart, row, seconds)
-        if restart == 1 and row["epoch"] == 7:
+    def killed(self, at_restart, row, seconds):
+        original(self, at_restart, row, seconds)
+        if at_restart == restart and row["epoch"] == epoch:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(train_log.EpochLogger, "log", killed)
@@ -71,7 +69,14 @@ def test_killed_stage_resumes_to_byte_identical_outputs(encoded, monkeypatch):
     monkeypatch.setattr(train_log.EpochLogger, "log", original)
     torch.manual_seed(2024)  # the next process starts from unrelated RNG state
     train.run(params)
-    assert outputs(encoded) == clean
+    assert outputs(root) == clean
+
+
+def test_killed_stage_resumes_to_byte_identical_outputs(encoded, monkeypatch):
+    params = parse_params(
+        {"train": {**FAST, "restarts": 2, "batch_size": 16}, "model": {"normalization": "batch"}}
+    )
+    kill_then_resume(params, monkeypatch, encoded, restart=1, epoch=7)
     assert not io.TRAIN_CHECKPOINT.exists()
 
 

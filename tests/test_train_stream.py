@@ -6,14 +6,14 @@ import pytest
 import torch
 import yaml
 
-from pipeline import encode, io, scale, split, train, train_log, train_stream, validate
+from pipeline import encode, io, scale, split, train, train_stream, validate
 from pipeline.config import TrainParams, parse_params
 from pipeline.errors import PipelineError
 from pipeline.preprocess import LABEL
 from pipeline.train_stream import StreamedTable, choose_data, encoded_bytes
 
 from .conftest import ROOT
-from .test_train_stage import outputs
+from .test_train_stage import kill_then_resume, outputs
 
 FAST = {"epochs": 25, "patience": 10, "progress": False, "batch_size": 16}
 STREAM = {**FAST, "data": "stream", "shuffle_rows": 40}
@@ -66,25 +66,7 @@ def test_stream_matches_memory_quality_and_is_byte_identical_run_to_run(encoded)
 
 def test_killed_streamed_run_resumes_to_byte_identical_outputs(encoded, monkeypatch):
     params = parse_params({"train": {**STREAM, "restarts": 2}})
-    train.run(params)
-    clean = outputs(encoded)
-    for path in (io.MODEL_WEIGHTS, io.MODEL_CARD):
-        path.unlink()
-    original = train_log.EpochLogger.log
-
-    def killed(self, restart, row, seconds):
-        original(self, restart, row, seconds)
-        if restart == 1 and row["epoch"] == 5:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_log.EpochLogger, "log", killed)
-    with pytest.raises(KeyboardInterrupt):
-        train.run(params)
-    assert io.TRAIN_CHECKPOINT.exists() and not io.MODEL_WEIGHTS.exists()
-    monkeypatch.setattr(train_log.EpochLogger, "log", original)
-    torch.manual_seed(2024)
-    train.run(params)
-    assert outputs(encoded) == clean
+    kill_then_resume(params, monkeypatch, encoded, restart=1, epoch=5)
 
 
 def test_auto_streams_only_above_the_memory_budget(encoded, monkeypatch):
