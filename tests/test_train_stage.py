@@ -14,17 +14,22 @@ from .conftest import ROOT
 FAST = {"epochs": 30, "patience": 10, "progress": False}
 
 
+def penguins_encoded(root: Path, monkeypatch, sections: dict | None = None) -> Path:
+    """`root` becomes the working folder, with penguins run through validate..encode."""
+    (root / "data/raw").mkdir(parents=True)
+    for name in ("penguins.csv", "penguins.schema.yaml"):
+        (root / "data/raw" / name).write_bytes((ROOT / "data/raw" / name).read_bytes())
+    monkeypatch.chdir(root)
+    params = parse_params(sections or {})
+    for stage in (validate, split, scale, encode):
+        stage.run(params)
+    return root
+
+
 @pytest.fixture
 def encoded(tmp_path, monkeypatch) -> Path:
     """A working folder with penguins run through validate..encode."""
-    (tmp_path / "data/raw").mkdir(parents=True)
-    for name in ("penguins.csv", "penguins.schema.yaml"):
-        (tmp_path / "data/raw" / name).write_bytes((ROOT / "data/raw" / name).read_bytes())
-    monkeypatch.chdir(tmp_path)
-    params = parse_params({})
-    for stage in (validate, split, scale, encode):
-        stage.run(params)
-    return tmp_path
+    return penguins_encoded(tmp_path, monkeypatch)
 
 
 def outputs(root: Path) -> dict[str, bytes]:

@@ -13,7 +13,7 @@ from pipeline.preprocess import LABEL
 from pipeline.train_stream import StreamedTable, choose_data, encoded_bytes
 
 from .conftest import ROOT
-from .test_train_stage import kill_then_resume, outputs
+from .test_train_stage import kill_then_resume, outputs, penguins_encoded
 
 FAST = {"epochs": 25, "patience": 10, "progress": False, "batch_size": 16}
 STREAM = {**FAST, "data": "stream", "shuffle_rows": 40}
@@ -23,15 +23,8 @@ TRAIN = io.ENCODED_DIR / "train.parquet"
 @pytest.fixture
 def encoded(tmp_path, monkeypatch) -> Path:
     """Penguins through validate..encode, the tables cut into row groups of 32 rows."""
-    (tmp_path / "data/raw").mkdir(parents=True)
-    for name in ("penguins.csv", "penguins.schema.yaml"):
-        (tmp_path / "data/raw" / name).write_bytes((ROOT / "data/raw" / name).read_bytes())
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(io, "ROW_GROUP_ROWS", 32)
-    params = parse_params({"data": {"batch_rows": 50}})
-    for stage in (validate, split, scale, encode):
-        stage.run(params)
-    return tmp_path
+    return penguins_encoded(tmp_path, monkeypatch, {"data": {"batch_rows": 50}})
 
 
 def epoch(table: StreamedTable, seed: int, batch: int = 16) -> list[torch.Tensor]:
