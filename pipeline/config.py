@@ -151,6 +151,24 @@ class ModelParams(Section):
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid"] = "relu"
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     normalization: Literal["none", "batch", "layer"] = "none"
+    # Numeric feature embeddings (Gorishniy et al. 2022; pipeline/embeddings.py): periodic =
+    # P-L, plr = P-L-ReLU; defaults follow the authors' package rtdl_num_embeddings.
+    num_embeddings: Literal["none", "periodic", "plr"] = "none"
+    num_embedding_dim: Annotated[int, Field(ge=1)] = 24
+    frequencies: Annotated[int, Field(ge=1)] = 48
+    frequency_scale: Annotated[float, Field(gt=0)] = 0.01
+    num_embedding_lite: bool = False
+    categorical: Literal["onehot", "embedding"] = "onehot"
+    categorical_max_dim: Annotated[int, Field(ge=1)] = 32
+
+    @model_validator(mode="after")
+    def _lite_needs_plr(self) -> ModelParams:
+        if self.num_embedding_lite and self.num_embeddings != "plr":
+            raise ValueError(
+                f"model.num_embedding_lite: true needs model.num_embeddings: plr (one linear "
+                f"shared by all features, then ReLU), got {self.num_embeddings!r}"
+            )
+        return self
 
 
 class SchedulerParams(Section):

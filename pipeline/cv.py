@@ -55,6 +55,7 @@ def fold_scores(
 ) -> dict[str, float | None]:
     """Fit preprocessing and the model on every fold but `fold`; score `fold`'s rows."""
     from pipeline.evaluate import actual, predict, score
+    from pipeline.feature_layout import feature_layout
     from pipeline.model import MLP, output_size
     from pipeline.preprocess import Preprocessor, target_scale
     from pipeline.split import FOLD, oversample
@@ -74,10 +75,11 @@ def fold_scores(
     device = resolve_device(params.train.device)
     tensors = {name: Tensors.from_table(t, task, device) for name, t in tables.items()}
     n_classes = len(encoder["classes"]) if encoder["classes"] else None
+    layout = feature_layout(encoder)
 
     def build() -> MLP:
         out = output_size(task, n_classes)
-        return MLP.from_params(params.model, len(encoder["features"]), out).to(device)
+        return MLP.from_params(params.model, len(encoder["features"]), out, layout).to(device)
 
     result = train_model(
         build,

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from pipeline.config import ModelParams
+from pipeline.embeddings import FeatureEmbeddings
+from pipeline.feature_layout import FeatureLayout, embedding_spec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -31,7 +33,8 @@ NORMALIZATIONS: dict[str, type[nn.Module]] = {"batch": nn.BatchNorm1d, "layer": 
 
 
 class MLP(nn.Module):
-    """Input layer -> hidden blocks (linear, normalization, activation, dropout) -> output."""
+    """[Input embeddings ->] hidden blocks (linear, normalization, activation, dropout) ->
+    output. `embeddings` (feature_layout.embedding_spec) is absent from the spec when None."""
 
     def __init__(
         self,
@@ -41,6 +44,7 @@ class MLP(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         normalization: str = "none",
+        embeddings: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.spec = {
@@ -51,8 +55,13 @@ class MLP(nn.Module):
             "dropout": dropout,
             "normalization": normalization,
         }
-        layers: list[nn.Module] = []
+        self.embed: FeatureEmbeddings | None = None
         width = in_features
+        if embeddings:
+            self.spec["embeddings"] = embeddings
+            self.embed = FeatureEmbeddings(in_features, embeddings)
+            width = self.embed.out_features
+        layers: list[nn.Module] = []
         for size in hidden:
             layers.append(nn.Linear(width, size))
             if normalization != "none":
@@ -65,10 +74,23 @@ class MLP(nn.Module):
         self.output = nn.Linear(width, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embed is not None:
+            x = self.embed(x)
         return self.output(self.hidden(x))
 
     @classmethod
-    def from_params(cls, params: ModelParams, in_features: int, out_features: int) -> MLP:
+    def from_params(
+        cls,
+        params: ModelParams,
+        in_features: int,
+        out_features: int,
+        layout: FeatureLayout | None = None,
+    ) -> MLP:
+        """`layout` (feature_layout.feature_layout of preprocessor.json): which inputs the
+        embedding params apply to (needed when they ask for embeddings)."""
+        wanted = params.num_embeddings != "none" or params.categorical != "onehot"
+        if layout is None and wanted:
+            raise ValueError("model embeddings need the feature layout of preprocessor.json")
         return cls(
             in_features,
             params.hidden,
@@ -76,6 +98,7 @@ class MLP(nn.Module):
             params.activation,
             params.dropout,
             params.normalization,
+            embedding_spec(params, layout) if layout is not None else None,
         )
 
     @classmethod

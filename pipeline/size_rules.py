@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.config import Params, SplitParams
 from pipeline.errors import PipelineError
+from pipeline.feature_layout import FeatureLayout, embedding_size, embedding_spec
 from pipeline.schema import TableSchema
 from pipeline.sizing import (
     features_width,
@@ -56,12 +57,21 @@ class TableFacts:
         group = params.split.group
         self.one_hot: dict[str, set[str]] = {}
         self.features: dict[str, None] = {}
+        self.numeric: list[str] = []
+        # categories of ordinal-coded columns, counted only for categorical embeddings
+        self.ordinal: dict[str, set[str]] = {}
+        self._count_ordinal = params.model.categorical == "embedding"
+        self._orders = {c: len(r.order) for c, r in rules.items() if r.order is not None}
         for column in prototype.columns:
             if column == self.target or column == group:
                 continue
             method = rules[column].method if column in rules else default
-            if is_numeric_feature(prototype[column]) or method == "ordinal":
+            if is_numeric_feature(prototype[column]):
                 self.features[column] = None
+                self.numeric.append(column)
+            elif method == "ordinal":
+                self.features[column] = None
+                self.ordinal[column] = set()
             else:
                 self.one_hot[column] = set()
         self._nulls = dict.fromkeys(self.one_hot, False)
@@ -81,6 +91,9 @@ class TableFacts:
             text = df[column].astype(str)
             self._nulls[column] = self._nulls[column] or bool(text.isna().any())
             seen.update(pd.unique(text.dropna()).tolist())
+        for column, seen in self.ordinal.items() if self._count_ordinal else ():
+            if len(seen) <= CATEGORIES_COUNTED:
+                seen.update(pd.unique(df[column].dropna().astype(str)).tolist())
 
     @property
     def uncounted(self) -> list[str]:
@@ -102,6 +115,14 @@ class TableFacts:
         for column, seen in self.one_hot.items():
             categories[column] = len(seen) + self._nulls[column]
         return features_width(categories)
+
+    def layout(self) -> FeatureLayout:
+        """What the model's embeddings would apply to: numeric features and ordinal codes with
+        their categories (a declared order, else those in the table). One-hot columns are left
+        out: their conflict with model.categorical: embedding is train's to reject."""
+        n = len(self.numeric)
+        cards = [self._orders.get(c, len(seen)) for c, seen in self.ordinal.items()]
+        return FeatureLayout(list(range(n)), [(n + i, c) for i, c in enumerate(cards)], [])
 
 
 def class_floor(split: SplitParams) -> tuple[int, str]:
@@ -210,7 +231,8 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
     width = facts.encoded_width()
     outputs = output_width(task, n_classes)
     hidden = list(params.model.hidden)
-    parameters = mlp_parameter_count(width, hidden, outputs, params.model.normalization)
+    embeddings = embedding_spec(params.model, facts.layout())
+    parameters = mlp_parameter_count(width, hidden, outputs, params.model.normalization, embeddings)
     train_rows = training_rows(rows, params.split)
     summary["model_size"] = {
         "encoded_features": width,
@@ -219,6 +241,8 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
         "parameters": parameters,
         "training_rows": train_rows,
     }
+    if embeddings:
+        summary["model_size"]["embedding_parameters"] = embedding_size(width, embeddings)[1]
     if v.rows_per_parameter > 0:
         needed = math.ceil(v.rows_per_parameter * parameters)
         rules.append(
@@ -231,6 +255,7 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
                 f"for {parameters} parameters of a {width}-{'-'.join(map(str, hidden))}"
                 f"{'-' if hidden else ''}{outputs} MLP: {train_rows / parameters:.2f} per "
                 f"parameter; {needed} wanted. More data, or a smaller model.hidden"
+                + (" (or smaller model embeddings)" if embeddings else "")
                 + (
                     f" (at least: {facts.uncounted} have more than {CATEGORIES_COUNTED} "
                     f"categories; drop identifiers in the schema file)"

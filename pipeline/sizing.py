@@ -8,23 +8,32 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Collection, Mapping
+from typing import Any
 
 import pandas as pd
 from pandas.api import types as ptypes
+
+from pipeline.feature_layout import embedding_size
 
 # Trainable values per unit of a hidden layer that a normalization layer adds (its scale and shift).
 NORMALIZATION_PARAMS = {"none": 0, "batch": 2, "layer": 2}
 
 
 def mlp_parameter_count(
-    in_features: int, hidden: list[int], out_features: int, normalization: str = "none"
+    in_features: int,
+    hidden: list[int],
+    out_features: int,
+    normalization: str = "none",
+    embeddings: Mapping[str, Any] | None = None,
 ) -> int:
-    """Weights and biases of every Linear layer, plus 2 per hidden unit for batch/layer norm."""
+    """Weights and biases of every Linear layer, plus 2 per hidden unit for batch/layer norm,
+    plus the input embeddings (`embeddings`: the model spec's entry, feature_layout.py)."""
     if normalization not in NORMALIZATION_PARAMS:
         raise ValueError(f"unknown normalization {normalization!r}")
-    widths = [in_features, *hidden, out_features]
+    width, embedded = embedding_size(in_features, embeddings)
+    widths = [width, *hidden, out_features]
     linear = sum(a * b + b for a, b in itertools.pairwise(widths))
-    return linear + NORMALIZATION_PARAMS[normalization] * sum(hidden)
+    return embedded + linear + NORMALIZATION_PARAMS[normalization] * sum(hidden)
 
 
 def is_numeric_feature(values: pd.Series) -> bool:

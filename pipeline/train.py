@@ -33,6 +33,7 @@ from pipeline import distributed, io, torch_setup
 from pipeline.config import Params, TrainParams, load_params
 from pipeline.distributed import SINGLE, World
 from pipeline.errors import PipelineError
+from pipeline.feature_layout import embedding_spec, feature_layout
 from pipeline.model import MLP, count_parameters, output_size
 from pipeline.preprocess import LABEL, target_scale
 from pipeline.task import lower_is_better
@@ -568,6 +569,8 @@ def train_stage(params: Params, world: World) -> None:
     encoder = io.read_json(io.PREPROCESSOR)
     task = encoder["task"]
     check_options(params, task)
+    layout = feature_layout(encoder)
+    embedding_spec(params.model, layout)  # a params combination that cannot apply stops here
     inputs = [io.PREPROCESSOR, io.ENCODED_DIR / "train.parquet", io.ENCODED_DIR / "val.parquet"]
     if not inputs[1].exists():
         io.read_table(inputs[1])  # the usual message for a missing input
@@ -591,7 +594,8 @@ def train_stage(params: Params, world: World) -> None:
     n_features = len(encoder["features"])
 
     def build() -> MLP:
-        return MLP.from_params(params.model, n_features, output_size(task, n_classes)).to(device)
+        out = output_size(task, n_classes)
+        return MLP.from_params(params.model, n_features, out, layout).to(device)
 
     checkpoint = Checkpoint(io.TRAIN_CHECKPOINT, fingerprint(params, inputs))
     if params.train.resume == "never" and world.main:

@@ -28,6 +28,8 @@ CUDA_OPTIONS = {
     "restarts": {"train": {"restarts": 2}},
     "tf32": {"train": {"precision": "tf32"}},
     "bf16": {"train": {"precision": "bf16"}},
+    "periodic": {"model": {"num_embeddings": "periodic"}},
+    "plr_lite": {"model": {"num_embeddings": "plr", "num_embedding_lite": True}},
 }  # fmt: skip
 
 
