@@ -151,6 +151,8 @@ class ModelParams(Section):
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid"] = "relu"
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     normalization: Literal["none", "batch", "layer"] = "none"
+    ensemble: Annotated[int, Field(ge=1)] = 1
+    ensemble_kind: Literal["mini", "batch"] = "mini"
 
 
 class SchedulerParams(Section):

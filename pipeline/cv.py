@@ -77,7 +77,7 @@ def fold_scores(
 
     def build() -> MLP:
         out = output_size(task, n_classes)
-        return MLP.from_params(params.model, len(encoder["features"]), out).to(device)
+        return MLP.from_params(params.model, len(encoder["features"]), out, task).to(device)
 
     result = train_model(
         build,

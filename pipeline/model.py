@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline import ensemble as members
 from pipeline.config import ModelParams
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -31,7 +32,14 @@ NORMALIZATIONS: dict[str, type[nn.Module]] = {"batch": nn.BatchNorm1d, "layer": 
 
 
 class MLP(nn.Module):
-    """Input layer -> hidden blocks (linear, normalization, activation, dropout) -> output."""
+    """Input layer -> hidden blocks (linear, normalization, activation, dropout) -> output.
+
+    With `ensemble` k > 1 it is k MLPs trained as one, TabM-style (pipeline.ensemble, kind
+    `mini` or `batch`): the hidden blocks carry a (B, k, d) tensor and k heads give (B, k, out).
+    In training mode `forward` returns those member outputs (the loss averages the members'
+    losses, and the whole step goes through `forward`, as DistributedDataParallel needs); in
+    eval mode it returns their combination for `task` (B, out), in the form a single network
+    gives, so evaluation and prediction treat both alike. k = 1 is the plain MLP, unchanged."""
 
     def __init__(
         self,
@@ -41,8 +49,13 @@ class MLP(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         normalization: str = "none",
+        ensemble: int = 1,
+        ensemble_kind: str = "mini",
+        task: str | None = None,
     ) -> None:
         super().__init__()
+        if ensemble > 1 and task is None:
+            raise ValueError("an ensemble (k > 1) needs the task to combine its members")
         self.spec = {
             "in_features": in_features,
             "hidden": list(hidden),
@@ -50,25 +63,46 @@ class MLP(nn.Module):
             "activation": activation,
             "dropout": dropout,
             "normalization": normalization,
+            "ensemble": ensemble,
+            "ensemble_kind": ensemble_kind,
+            "task": task,
         }
+        self.members, self.task = ensemble, task
         layers: list[nn.Module] = []
+        batch_ensemble = ensemble > 1 and ensemble_kind == "batch" and bool(hidden)
+        if ensemble > 1 and not batch_ensemble:
+            layers.append(members.MemberScale(ensemble, in_features))
         width = in_features
-        for size in hidden:
-            layers.append(nn.Linear(width, size))
-            if normalization != "none":
+        for i, size in enumerate(hidden):
+            if batch_ensemble:
+                layers.append(members.BatchEnsembleLinear(ensemble, width, size, first=i == 0))
+            else:
+                layers.append(nn.Linear(width, size))
+            if normalization == "batch" and ensemble > 1:
+                layers.append(members.MemberBatchNorm(size))
+            elif normalization != "none":
                 layers.append(NORMALIZATIONS[normalization](size))
             layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
         self.hidden = nn.Sequential(*layers)
-        self.output = nn.Linear(width, out_features)
+        if ensemble > 1:
+            self.output: nn.Module = members.MemberHeads(ensemble, width, out_features)
+        else:
+            self.output = nn.Linear(width, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(self.hidden(x))
+        outputs = self.output(self.hidden(x))
+        if self.members == 1 or self.training:
+            return outputs
+        assert self.task is not None
+        return members.combine(outputs, self.task)
 
     @classmethod
-    def from_params(cls, params: ModelParams, in_features: int, out_features: int) -> MLP:
+    def from_params(
+        cls, params: ModelParams, in_features: int, out_features: int, task: str | None = None
+    ) -> MLP:
         return cls(
             in_features,
             params.hidden,
@@ -76,6 +110,9 @@ class MLP(nn.Module):
             params.activation,
             params.dropout,
             params.normalization,
+            params.ensemble,
+            params.ensemble_kind,
+            task,
         )
 
     @classmethod

@@ -17,14 +17,28 @@ NORMALIZATION_PARAMS = {"none": 0, "batch": 2, "layer": 2}
 
 
 def mlp_parameter_count(
-    in_features: int, hidden: list[int], out_features: int, normalization: str = "none"
+    in_features: int,
+    hidden: list[int],
+    out_features: int,
+    normalization: str = "none",
+    ensemble: int = 1,
+    ensemble_kind: str = "mini",
 ) -> int:
-    """Weights and biases of every Linear layer, plus 2 per hidden unit for batch/layer norm."""
+    """Weights and biases of every Linear layer, plus 2 per hidden unit for batch/layer norm.
+
+    An ensemble of k > 1 (pipeline.ensemble) shares the hidden weights and adds k output heads
+    and its adapters: `mini` one input scale per member (k x inputs); `batch` per member an
+    input scale, an output scale and a bias in every hidden layer (no shared bias there)."""
     if normalization not in NORMALIZATION_PARAMS:
         raise ValueError(f"unknown normalization {normalization!r}")
-    widths = [in_features, *hidden, out_features]
-    linear = sum(a * b + b for a, b in itertools.pairwise(widths))
-    return linear + NORMALIZATION_PARAMS[normalization] * sum(hidden)
+    k = ensemble
+    norms = NORMALIZATION_PARAMS[normalization] * sum(hidden)
+    heads = k * (([in_features, *hidden][-1] + 1) * out_features)
+    layers = list(itertools.pairwise([in_features, *hidden]))
+    if k > 1 and ensemble_kind == "batch" and hidden:
+        return sum(a * b + k * (a + 2 * b) for a, b in layers) + heads + norms
+    adapter = k * in_features if k > 1 else 0
+    return sum(a * b + b for a, b in layers) + heads + adapter + norms
 
 
 def is_numeric_feature(values: pd.Series) -> bool:

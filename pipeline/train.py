@@ -29,7 +29,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from pipeline import distributed, io, torch_setup
+from pipeline import distributed, ensemble, io, torch_setup
 from pipeline.config import Params, TrainParams, load_params
 from pipeline.distributed import SINGLE, World
 from pipeline.errors import PipelineError
@@ -207,6 +207,16 @@ def _loss_input(outputs: torch.Tensor, task: str) -> torch.Tensor:
     return outputs if task == "multiclass" else outputs[:, 0]
 
 
+def batch_loss(
+    loss_fn: nn.Module, outputs: torch.Tensor, y: torch.Tensor, task: str
+) -> torch.Tensor:
+    """The loss of (B, out) outputs; of an ensemble's (B, k, out) member outputs (training
+    mode), the mean over members of each member's loss (TabM)."""
+    if outputs.dim() == 3:
+        outputs, y = ensemble.per_member_targets(outputs, y)
+    return loss_fn(_loss_input(outputs, task), y)
+
+
 def evaluate_epoch(
     model: nn.Module, data: Tensors, loss_fn: nn.Module, task: str, target_scale: float = 1.0
 ) -> dict[str, float]:
@@ -306,7 +316,7 @@ def fit(
             x, y = world.shard(batch_x), world.shard(batch_y)
             optimizer.zero_grad(set_to_none=True)
             with torch_setup.autocast(device, precision):
-                loss = loss_fn(_loss_input(step_model(x), task), y)
+                loss = batch_loss(loss_fn, step_model(x), y, task)
             objective = loss + params.l1 * _l1_penalty(model) if params.l1 else loss
             if world.size > 1:  # DDP averages over processes: weigh each by its share's size
                 objective = objective * (len(y) * world.size / len(batch_y))
@@ -591,7 +601,8 @@ def train_stage(params: Params, world: World) -> None:
     n_features = len(encoder["features"])
 
     def build() -> MLP:
-        return MLP.from_params(params.model, n_features, output_size(task, n_classes)).to(device)
+        out = output_size(task, n_classes)
+        return MLP.from_params(params.model, n_features, out, task).to(device)
 
     checkpoint = Checkpoint(io.TRAIN_CHECKPOINT, fingerprint(params, inputs))
     if params.train.resume == "never" and world.main:
