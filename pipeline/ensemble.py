@@ -9,9 +9,10 @@ share the hidden layers' weights and differ through small per-member vectors:
   ((x * r_i) W) * s_i + b_i with a shared W; r_i of the first layer starts at random signs, every
   other r_i and s_i at ones, b_i at the shared initial bias.
 
-Both end with k separate output heads. In training mode the network returns each member's
-output (B, k, out) and the loss is the mean of the members' losses; in eval mode it returns
-their combination (`combine`), so every caller that predicts sees one (B, out) output.
+Both end with k separate output heads (`batch` with no hidden layer is `mini`: adapters, then
+heads). In training mode the network returns each member's output (B, k, out) and the loss is
+the mean of the members' losses; in eval mode it returns their combination (`combine`), so
+every caller that predicts sees one (B, out) output.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class MemberScale(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.unsqueeze(-2) * self.r
 
+    def extra_repr(self) -> str:
+        return f"k={self.r.shape[0]}, features={self.r.shape[1]}"
+
 
 class BatchEnsembleLinear(nn.Module):
     """A linear layer shared by k members, each with its own input scale r, output scale s and
@@ -56,6 +60,10 @@ class BatchEnsembleLinear(nn.Module):
         members = x.unsqueeze(-2) if x.dim() == 2 else x
         return (members * self.r) @ self.weight.T * self.s + self.bias
 
+    def extra_repr(self) -> str:
+        d_out, d_in = self.weight.shape
+        return f"k={self.r.shape[0]}, in_features={d_in}, out_features={d_out}"
+
 
 class MemberHeads(nn.Module):
     """k output layers applied at once: (B, k, d) -> (B, k, out), member i through head i."""
@@ -68,6 +76,10 @@ class MemberHeads(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.einsum("bkd,kdo->bko", x, self.weight) + self.bias
+
+    def extra_repr(self) -> str:
+        k, d, out = self.weight.shape
+        return f"k={k}, in_features={d}, out_features={out}"
 
 
 class MemberBatchNorm(nn.BatchNorm1d):

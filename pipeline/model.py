@@ -8,8 +8,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline import ensemble as members
 from pipeline.config import ModelParams
+from pipeline.ensemble import (
+    BatchEnsembleLinear,
+    MemberBatchNorm,
+    MemberHeads,
+    MemberScale,
+    combine,
+)
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -67,19 +73,19 @@ class MLP(nn.Module):
             "ensemble_kind": ensemble_kind,
             "task": task,
         }
-        self.members, self.task = ensemble, task
+        self.k, self.task = ensemble, task
         layers: list[nn.Module] = []
-        batch_ensemble = ensemble > 1 and ensemble_kind == "batch" and bool(hidden)
-        if ensemble > 1 and not batch_ensemble:
-            layers.append(members.MemberScale(ensemble, in_features))
         width = in_features
+        batch_ensemble = ensemble > 1 and ensemble_kind == "batch" and bool(hidden)
+        if ensemble > 1 and not batch_ensemble:  # mini (or no hidden layer): input adapters
+            layers.append(MemberScale(ensemble, width))
         for i, size in enumerate(hidden):
             if batch_ensemble:
-                layers.append(members.BatchEnsembleLinear(ensemble, width, size, first=i == 0))
+                layers.append(BatchEnsembleLinear(ensemble, width, size, first=i == 0))
             else:
                 layers.append(nn.Linear(width, size))
             if normalization == "batch" and ensemble > 1:
-                layers.append(members.MemberBatchNorm(size))
+                layers.append(MemberBatchNorm(size))
             elif normalization != "none":
                 layers.append(NORMALIZATIONS[normalization](size))
             layers.append(ACTIVATIONS[activation]())
@@ -88,16 +94,16 @@ class MLP(nn.Module):
             width = size
         self.hidden = nn.Sequential(*layers)
         if ensemble > 1:
-            self.output: nn.Module = members.MemberHeads(ensemble, width, out_features)
+            self.output: nn.Module = MemberHeads(ensemble, width, out_features)
         else:
             self.output = nn.Linear(width, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs = self.output(self.hidden(x))
-        if self.members == 1 or self.training:
+        if self.k == 1 or self.training:
             return outputs
         assert self.task is not None
-        return members.combine(outputs, self.task)
+        return combine(outputs, self.task)
 
     @classmethod
     def from_params(

@@ -29,9 +29,10 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from pipeline import distributed, ensemble, io, torch_setup
+from pipeline import distributed, io, torch_setup
 from pipeline.config import Params, TrainParams, load_params
 from pipeline.distributed import SINGLE, World
+from pipeline.ensemble import per_member_targets
 from pipeline.errors import PipelineError
 from pipeline.model import MLP, count_parameters, output_size
 from pipeline.preprocess import LABEL, target_scale
@@ -213,7 +214,7 @@ def batch_loss(
     """The loss of (B, out) outputs; of an ensemble's (B, k, out) member outputs (training
     mode), the mean over members of each member's loss (TabM)."""
     if outputs.dim() == 3:
-        outputs, y = ensemble.per_member_targets(outputs, y)
+        outputs, y = per_member_targets(outputs, y)
     return loss_fn(_loss_input(outputs, task), y)
 
 
