@@ -151,6 +151,8 @@ class ModelParams(Section):
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid"] = "relu"
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     normalization: Literal["none", "batch", "layer"] = "none"
+    ensemble: Annotated[int, Field(ge=1)] = 1
+    ensemble_kind: Literal["mini", "batch"] = "mini"
     # Numeric feature embeddings (Gorishniy et al. 2022; pipeline/embeddings.py): periodic =
     # P-L, plr = P-L-ReLU; defaults follow the authors' package rtdl_num_embeddings.
     num_embeddings: Literal["none", "periodic", "plr"] = "none"

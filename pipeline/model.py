@@ -11,6 +11,13 @@ from torch import nn
 from pipeline.config import ModelParams
 from pipeline.embeddings import FeatureEmbeddings
 from pipeline.feature_layout import FeatureLayout, embedding_spec
+from pipeline.ensemble import (
+    BatchEnsembleLinear,
+    MemberBatchNorm,
+    MemberHeads,
+    MemberScale,
+    combine,
+)
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -34,7 +41,14 @@ NORMALIZATIONS: dict[str, type[nn.Module]] = {"batch": nn.BatchNorm1d, "layer": 
 
 class MLP(nn.Module):
     """[Input embeddings ->] hidden blocks (linear, normalization, activation, dropout) ->
-    output. `embeddings` (feature_layout.embedding_spec) is absent from the spec when None."""
+    output. `embeddings` (feature_layout.embedding_spec) is absent from the spec when None.
+
+    With `ensemble` k > 1 it is k MLPs trained as one, TabM-style (pipeline.ensemble, kind
+    `mini` or `batch`): the hidden blocks carry a (B, k, d) tensor and k heads give (B, k, out).
+    In training mode `forward` returns those member outputs (the loss averages the members'
+    losses, and the whole step goes through `forward`, as DistributedDataParallel needs); in
+    eval mode it returns their combination for `task` (B, out), in the form a single network
+    gives, so evaluation and prediction treat both alike. k = 1 is the plain MLP, unchanged."""
 
     def __init__(
         self,
@@ -44,9 +58,14 @@ class MLP(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         normalization: str = "none",
+        ensemble: int = 1,
+        ensemble_kind: str = "mini",
+        task: str | None = None,
         embeddings: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        if ensemble > 1 and task is None:
+            raise ValueError("an ensemble (k > 1) needs the task to combine its members")
         self.spec = {
             "in_features": in_features,
             "hidden": list(hidden),
@@ -54,7 +73,11 @@ class MLP(nn.Module):
             "activation": activation,
             "dropout": dropout,
             "normalization": normalization,
+            "ensemble": ensemble,
+            "ensemble_kind": ensemble_kind,
+            "task": task,
         }
+        self.k, self.task = ensemble, task
         self.embed: FeatureEmbeddings | None = None
         width = in_features
         if embeddings:
@@ -62,21 +85,36 @@ class MLP(nn.Module):
             self.embed = FeatureEmbeddings(in_features, embeddings)
             width = self.embed.out_features
         layers: list[nn.Module] = []
-        for size in hidden:
-            layers.append(nn.Linear(width, size))
-            if normalization != "none":
+        batch_ensemble = ensemble > 1 and ensemble_kind == "batch" and bool(hidden)
+        if ensemble > 1 and not batch_ensemble:  # mini (or no hidden layer): input adapters
+            layers.append(MemberScale(ensemble, width))
+        for i, size in enumerate(hidden):
+            if batch_ensemble:
+                layers.append(BatchEnsembleLinear(ensemble, width, size, first=i == 0))
+            else:
+                layers.append(nn.Linear(width, size))
+            if normalization == "batch" and ensemble > 1:
+                layers.append(MemberBatchNorm(size))
+            elif normalization != "none":
                 layers.append(NORMALIZATIONS[normalization](size))
             layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
         self.hidden = nn.Sequential(*layers)
-        self.output = nn.Linear(width, out_features)
+        if ensemble > 1:
+            self.output: nn.Module = MemberHeads(ensemble, width, out_features)
+        else:
+            self.output = nn.Linear(width, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.embed is not None:
             x = self.embed(x)
-        return self.output(self.hidden(x))
+        outputs = self.output(self.hidden(x))
+        if self.k == 1 or self.training:
+            return outputs
+        assert self.task is not None
+        return combine(outputs, self.task)
 
     @classmethod
     def from_params(
@@ -85,9 +123,11 @@ class MLP(nn.Module):
         in_features: int,
         out_features: int,
         layout: FeatureLayout | None = None,
+        task: str | None = None,
     ) -> MLP:
         """`layout` (feature_layout.feature_layout of preprocessor.json): which inputs the
-        embedding params apply to (needed when they ask for embeddings)."""
+        embedding params apply to (needed when they ask for embeddings); `task` combines an
+        ensemble's members."""
         wanted = params.num_embeddings != "none" or params.categorical != "onehot"
         if layout is None and wanted:
             raise ValueError("model embeddings need the feature layout of preprocessor.json")
@@ -98,6 +138,9 @@ class MLP(nn.Module):
             params.activation,
             params.dropout,
             params.normalization,
+            params.ensemble,
+            params.ensemble_kind,
+            task,
             embedding_spec(params, layout) if layout is not None else None,
         )
 

@@ -8,6 +8,13 @@ from pipeline import io
 from pipeline.config import Params
 
 
+def ensemble_note(card: dict[str, Any]) -> str:
+    """' x k (TabM kind ensemble)' after the layer sizes of an ensemble's card, else ''."""
+    arch = card["architecture"]
+    k = arch.get("ensemble", 1)
+    return f" x {k} (TabM {arch['ensemble_kind']} ensemble)" if k > 1 else ""
+
+
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
@@ -80,8 +87,8 @@ def render_report(
 
     lines += ["", "## Model", ""]
     lines.append(
-        f"MLP {card['architecture']['hidden']} ({card['parameters']} trainable "
-        f"parameters), best epoch {card['best_epoch']} of {card['epochs_run']} by "
+        f"MLP {card['architecture']['hidden']}{ensemble_note(card)} ({card['parameters']} "
+        f"trainable parameters), best epoch {card['best_epoch']} of {card['epochs_run']} by "
         f"`{card['monitor']}` ({card['stop_reason']}); restart "
         f"{card['restart_chosen']} of {len(card['restarts'])}."
     )

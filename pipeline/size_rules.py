@@ -231,8 +231,16 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
     width = facts.encoded_width()
     outputs = output_width(task, n_classes)
     hidden = list(params.model.hidden)
-    embeddings = embedding_spec(params.model, facts.layout())
-    parameters = mlp_parameter_count(width, hidden, outputs, params.model.normalization, embeddings)
+    m = params.model
+    parameters = mlp_parameter_count(
+        width,
+        hidden,
+        outputs,
+        m.normalization,
+        embedding_spec(m, facts.layout()),
+        m.ensemble,
+        m.ensemble_kind,
+    )
     train_rows = training_rows(rows, params.split)
     summary["model_size"] = {
         "encoded_features": width,

@@ -25,15 +25,26 @@ def mlp_parameter_count(
     out_features: int,
     normalization: str = "none",
     embeddings: Mapping[str, Any] | None = None,
+    ensemble: int = 1,
+    ensemble_kind: str = "mini",
 ) -> int:
     """Weights and biases of every Linear layer, plus 2 per hidden unit for batch/layer norm,
-    plus the input embeddings (`embeddings`: the model spec's entry, feature_layout.py)."""
+    plus the input embeddings (`embeddings`: the model spec's entry, feature_layout.py).
+
+    An ensemble of k > 1 (pipeline.ensemble) shares the hidden weights and adds k output heads
+    and its adapters: `mini` one input scale per member (k x inputs); `batch` per member an
+    input scale, an output scale and a bias in every hidden layer (no shared bias there)."""
     if normalization not in NORMALIZATION_PARAMS:
         raise ValueError(f"unknown normalization {normalization!r}")
     width, embedded = embedding_size(in_features, embeddings)
-    widths = [width, *hidden, out_features]
-    linear = sum(a * b + b for a, b in itertools.pairwise(widths))
-    return embedded + linear + NORMALIZATION_PARAMS[normalization] * sum(hidden)
+    k = ensemble
+    norms = NORMALIZATION_PARAMS[normalization] * sum(hidden)
+    heads = k * (([width, *hidden][-1] + 1) * out_features)
+    layers = list(itertools.pairwise([width, *hidden]))
+    if k > 1 and ensemble_kind == "batch" and hidden:
+        return embedded + sum(a * b + k * (a + 2 * b) for a, b in layers) + heads + norms
+    adapter = k * width if k > 1 else 0
+    return embedded + sum(a * b + b for a, b in layers) + heads + adapter + norms
 
 
 def is_numeric_feature(values: pd.Series) -> bool:

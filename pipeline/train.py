@@ -32,6 +32,7 @@ from torch import nn
 from pipeline import distributed, io, torch_setup
 from pipeline.config import Params, TrainParams, load_params
 from pipeline.distributed import SINGLE, World
+from pipeline.ensemble import per_member_targets
 from pipeline.errors import PipelineError
 from pipeline.feature_layout import embedding_spec, feature_layout
 from pipeline.model import MLP, count_parameters, output_size
@@ -208,6 +209,16 @@ def _loss_input(outputs: torch.Tensor, task: str) -> torch.Tensor:
     return outputs if task == "multiclass" else outputs[:, 0]
 
 
+def batch_loss(
+    loss_fn: nn.Module, outputs: torch.Tensor, y: torch.Tensor, task: str
+) -> torch.Tensor:
+    """The loss of (B, out) outputs; of an ensemble's (B, k, out) member outputs (training
+    mode), the mean over members of each member's loss (TabM)."""
+    if outputs.dim() == 3:
+        outputs, y = per_member_targets(outputs, y)
+    return loss_fn(_loss_input(outputs, task), y)
+
+
 def evaluate_epoch(
     model: nn.Module, data: Tensors, loss_fn: nn.Module, task: str, target_scale: float = 1.0
 ) -> dict[str, float]:
@@ -307,7 +318,7 @@ def fit(
             x, y = world.shard(batch_x), world.shard(batch_y)
             optimizer.zero_grad(set_to_none=True)
             with torch_setup.autocast(device, precision):
-                loss = loss_fn(_loss_input(step_model(x), task), y)
+                loss = batch_loss(loss_fn, step_model(x), y, task)
             objective = loss + params.l1 * _l1_penalty(model) if params.l1 else loss
             if world.size > 1:  # DDP averages over processes: weigh each by its share's size
                 objective = objective * (len(y) * world.size / len(batch_y))
@@ -595,7 +606,7 @@ def train_stage(params: Params, world: World) -> None:
 
     def build() -> MLP:
         out = output_size(task, n_classes)
-        return MLP.from_params(params.model, n_features, out, layout).to(device)
+        return MLP.from_params(params.model, n_features, out, layout, task).to(device)
 
     checkpoint = Checkpoint(io.TRAIN_CHECKPOINT, fingerprint(params, inputs))
     if params.train.resume == "never" and world.main:

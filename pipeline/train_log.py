@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from pipeline import io
 from pipeline.config import TrainParams
+from pipeline.report import ensemble_note
 
 
 class EpochLogger:
@@ -98,8 +99,8 @@ def render_report(card: dict[str, Any]) -> str:
     lines = [
         "# Training",
         "",
-        f"MLP {card['architecture']['hidden']} ({card['parameters']} trainable parameters), "
-        f"task {card['task']}, monitor `{monitor}`.",
+        f"MLP {card['architecture']['hidden']}{ensemble_note(card)} ({card['parameters']} "
+        f"trainable parameters), task {card['task']}, monitor `{monitor}`.",
         "",
         f"Chosen: restart {card['restart_chosen']}, best epoch {card['best_epoch']} of "
         f"{card['epochs_run']} ({card['stop_reason']}).",
