@@ -79,9 +79,7 @@ def fold_scores(
 
     def build() -> MLP:
         out = output_size(task, n_classes)
-        return MLP.from_params(
-            params.model, len(encoder["features"]), out, layout, task
-        ).to(device)
+        return MLP.from_params(params.model, len(encoder["features"]), out, layout, task).to(device)
 
     result = train_model(
         build,

@@ -10,7 +10,6 @@ from torch import nn
 
 from pipeline.config import ModelParams
 from pipeline.embeddings import FeatureEmbeddings
-from pipeline.feature_layout import FeatureLayout, embedding_spec
 from pipeline.ensemble import (
     BatchEnsembleLinear,
     MemberBatchNorm,
@@ -18,6 +17,7 @@ from pipeline.ensemble import (
     MemberScale,
     combine,
 )
+from pipeline.feature_layout import FeatureLayout, embedding_spec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,

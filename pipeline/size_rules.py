@@ -232,12 +232,13 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
     outputs = output_width(task, n_classes)
     hidden = list(params.model.hidden)
     m = params.model
+    embeddings = embedding_spec(m, facts.layout())
     parameters = mlp_parameter_count(
         width,
         hidden,
         outputs,
         m.normalization,
-        embedding_spec(m, facts.layout()),
+        embeddings,
         m.ensemble,
         m.ensemble_kind,
     )
