@@ -238,9 +238,9 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
         hidden,
         outputs,
         m.normalization,
-        embeddings,
         m.ensemble,
         m.ensemble_kind,
+        embeddings,
     )
     train_rows = training_rows(rows, params.split)
     summary["model_size"] = {

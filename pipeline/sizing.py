@@ -24,9 +24,9 @@ def mlp_parameter_count(
     hidden: list[int],
     out_features: int,
     normalization: str = "none",
-    embeddings: Mapping[str, Any] | None = None,
     ensemble: int = 1,
     ensemble_kind: str = "mini",
+    embeddings: Mapping[str, Any] | None = None,
 ) -> int:
     """Weights and biases of every Linear layer, plus 2 per hidden unit for batch/layer norm,
     plus the input embeddings (`embeddings`: the model spec's entry, feature_layout.py).

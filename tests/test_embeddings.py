@@ -70,7 +70,7 @@ def test_shapes_widths_and_parameter_counts(options, width):
     assert (net.embed.out_features if net.embed else 7) == width
     assert embedding_size(7, spec)[0] == width
     assert net.hidden[0].in_features == width
-    assert count_parameters(net) == mlp_parameter_count(7, [8], 3, "none", spec)
+    assert count_parameters(net) == mlp_parameter_count(7, [8], 3, "none", embeddings=spec)
 
 
 def test_periodic_and_plr_follow_their_definitions():
