@@ -25,6 +25,8 @@ def run(params: Params) -> None:
     io.write_json(pre.to_json(), io.PREPROCESSOR)
     imputed = f"; nulls filled from {len(pre.fill_)} column(s)" if pre.fill_ else ""
     scaling = params.scale.method
+    if params.scale.method == "quantile" and pre.n_rows_ > params.scale.sample_rows:
+        scaling += f" (quantiles of a seeded sample of {params.scale.sample_rows} rows)"
     if params.scale.clip is not None:
         scaling += f" + {params.scale.clip_mode} clip at {params.scale.clip:g}"
     print(
