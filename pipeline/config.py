@@ -137,7 +137,15 @@ class SplitParams(Section):
 
 
 class ScaleParams(Section):
-    method: Literal["standard", "minmax", "robust", "none"] = "standard"
+    method: Literal["standard", "minmax", "robust", "quantile", "none"] = "standard"
+    # quantile: quantiles stored per column (capped by the sampled rows), fitted exactly on a
+    # seeded sample of at most sample_rows train rows (pipeline/preprocess.py).
+    quantiles: Annotated[int, Field(ge=2)] = 1000
+    sample_rows: Annotated[int, Field(ge=2)] = 100_000
+    clip: Annotated[
+        Annotated[float, Field(gt=0)] | None, Field(description="a number > 0, or null (off)")
+    ] = None
+    clip_mode: Literal["smooth", "hard"] = "smooth"
 
 
 class EncodeParams(Section):

@@ -25,6 +25,7 @@ from pipeline.errors import PipelineError
 from pipeline.model import MLP, outputs_to_predictions
 from pipeline.plots import plot_tables, render_pngs
 from pipeline.preprocess import LABEL, decode_values
+from pipeline.sampling import sample_positions, take_positions
 from pipeline.task import HEADLINE, lower_is_better
 
 EVAL_SPLITS = ("val", "test")
@@ -172,24 +173,6 @@ def run_baselines(
     }
 
 
-def sample_positions(rows: int, cap: int, seed: int) -> np.ndarray:
-    """Sorted positions of a seeded sample of `cap` of `rows` rows (all of them if they fit)."""
-    if rows <= cap:
-        return np.arange(rows)
-    return np.sort(np.random.default_rng(seed).choice(rows, size=cap, replace=False))
-
-
-def read_sample(path: Path, positions: np.ndarray, batch_rows: int) -> pd.DataFrame:
-    """The rows of an encoded table at `positions` (sorted), read batch by batch."""
-    parts, start = [], 0
-    for frame in io.iter_table(path, batch_rows):
-        stop = start + len(frame)
-        lo, hi = np.searchsorted(positions, [start, stop])
-        parts.append(frame.iloc[positions[lo:hi] - start])
-        start = stop
-    return pd.concat(parts)
-
-
 class SplitPredictions:
     """Labels and predictions of one split, gathered batch by batch (a float or k per row)."""
 
@@ -293,7 +276,7 @@ def run(params: Params) -> None:
     positions = sample_positions(train_rows, params.evaluate.baseline_rows, params.seed)
     baselines: dict[str, Any] = {}
     if baseline_models(card["task"], params.evaluate, params.seed):  # any switched on
-        sample = read_sample(train_path, positions, batch_rows)
+        sample = take_positions(io.iter_table(train_path, batch_rows), positions)
         baselines = fit_baselines(
             features(sample), sample[LABEL].to_numpy(), card["task"], params.evaluate, params.seed
         )

@@ -10,9 +10,25 @@ Fitting reads the train rows in batches (`fit(batches)` takes a function `column
   Chan et al.'s pairwise update over fixed chunks of CHUNK_ROWS rows, so the result does not
   depend on the batch size; min/max and category/class counts are exact;
 - medians (clean.missing: impute) and quartiles (scale.method: robust) are exact: they read the
-  one numeric column they need whole (8 bytes per train row), one column at a time.
+  one numeric column they need whole (8 bytes per train row), one column at a time;
+- the quantiles of scale.method: quantile are exact on a seeded sample of at most
+  scale.sample_rows train rows (all of them when they fit), chosen by position from the row
+  count and `seed` alone (`pipeline.sampling`), so neither depends on the batch size.
 Imputed values take part in the scaler's statistics, as in scikit-learn's
 Pipeline(SimpleImputer, scaler).
+
+scale.method: quantile is scikit-learn's QuantileTransformer(output_distribution="normal"), as
+the RTDL / TabM papers use it: per column, `n = min(scale.quantiles, sampled rows)` quantiles
+q at levels r = linspace(0, 1, n) (numpy's linear percentiles, made non-decreasing); a value x
+maps to p = (interp(x, q, r) - interp(-x, -q[::-1], -r[::-1])) / 2 (the mean of the two
+directions, so a value repeated in train rows lands mid-way through its quantile levels),
+p = 0 below q[0] and 1 above q[-1] (outside the train range: the ends), then to ndtri(p)
+clipped to ±5.1993 (ndtri(1e-7)). Unlike scikit-learn, the ends are exact comparisons (it
+widens them by an absolute 1e-7), and a column constant on the train rows maps to 0.
+scale.clip c then bounds every scaled numeric value: smooth (RealMLP, Holzmüller et al. 2024)
+x / sqrt(1 + (x / c)²), or hard min(max(x, -c), c). With a clip, robust scaling is RealMLP's
+(pytabkit's RobustScaleSmoothClipTransform): a zero interquartile range falls back to half the
+range (max - min) / 2; a column constant on the train rows keeps scale 1 (RealMLP zeroes it).
 """
 
 from __future__ import annotations
@@ -26,13 +42,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api import types as ptypes
+from scipy.special import ndtri
 
 from pipeline.errors import PipelineError
+from pipeline.sampling import sample_positions, take_positions
 from pipeline.schema import EncodeRule
 
 LABEL = "_target"  # encoded target column: class index, or the (standardized) regression value
 UNSEEN_CODE = -1.0  # ordinal code of a category not seen in train rows
 CHUNK_ROWS = 65_536  # rows per moment update: fixed, so statistics do not depend on data.batch_rows
+# scale.method: quantile — a value within the train range maps into (0, 1), then to the normal
+# quantile, clipped where scikit-learn clips it: at ndtri(1e-7) = -5.1993 and ndtri(1 - 1e-7).
+NORMAL_LOW = float(ndtri(1e-7 - np.spacing(1)))
+NORMAL_HIGH = float(ndtri(1 - (1e-7 - np.spacing(1))))
 
 # Reads the train rows: columns (None = all) -> frames, in table order.
 Batches = Callable[[list[str] | None], Iterable[pd.DataFrame]]
@@ -111,6 +133,23 @@ def _constant(var: np.ndarray, mean: np.ndarray, n: np.ndarray) -> np.ndarray:
 def _nonzero(scale: np.ndarray) -> np.ndarray:
     """A zero (or rounding-error) scale becomes 1, as scikit-learn's `_handle_zeros_in_scale`."""
     return np.where(scale < 10 * np.finfo(np.float64).eps, 1.0, scale)
+
+
+def quantile_normal(x: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """One column's values -> standard-normal scores by its train quantiles (module doc)."""
+    if quantiles[0] == quantiles[-1]:  # constant on the train rows: no information
+        return np.zeros_like(x)
+    levels = np.linspace(0.0, 1.0, len(quantiles))
+    p = 0.5 * (np.interp(x, quantiles, levels) - np.interp(-x, -quantiles[::-1], -levels[::-1]))
+    p = np.where(x < quantiles[0], 0.0, np.where(x > quantiles[-1], 1.0, p))
+    return np.clip(ndtri(p), NORMAL_LOW, NORMAL_HIGH)
+
+
+def clip_values(x: np.ndarray, clip: float, mode: str) -> np.ndarray:
+    """scale.clip: smooth x / sqrt(1 + (x / clip)²) (RealMLP), or hard clipping to ±clip."""
+    if mode == "smooth":
+        return x / np.sqrt(1.0 + (x / clip) ** 2)
+    return np.clip(x, -clip, clip)
 
 
 def _add_counts(into: dict[Any, int], values: pd.Series) -> None:
@@ -220,6 +259,11 @@ class Preprocessor:
         unknown: str = "ignore",
         scale_target: bool = False,
         rules: Mapping[str, EncodeRule] | None = None,
+        quantiles: int = 1000,
+        sample_rows: int = 100_000,
+        clip: float | None = None,
+        clip_mode: str = "smooth",
+        seed: int = 0,
     ) -> None:
         self.target = target
         self.task = task
@@ -229,10 +273,16 @@ class Preprocessor:
         self.unknown = unknown
         self.scale_target = scale_target
         self.rules = dict(rules or {})
+        self.quantiles = quantiles
+        self.sample_rows = sample_rows
+        self.clip = clip
+        self.clip_mode = clip_mode
+        self.seed = seed
 
     @classmethod
     def from_params(cls, params: Any, task: str, rules: Mapping[str, EncodeRule]) -> Self:
-        """Settings from the pipeline's params (clean, scale, encode) and the schema's rules."""
+        """Settings from the pipeline's params (clean, scale, encode, seed) and the schema's
+        rules."""
         return cls(
             params.data.target,
             task,
@@ -242,6 +292,11 @@ class Preprocessor:
             unknown=params.encode.unknown,
             scale_target=params.encode.scale_target,
             rules=rules,
+            quantiles=params.scale.quantiles,
+            sample_rows=params.scale.sample_rows,
+            clip=params.scale.clip,
+            clip_mode=params.scale.clip_mode,
+            seed=params.seed,
         )
 
     # ---- fit ---------------------------------------------------------------------------
@@ -261,6 +316,9 @@ class Preprocessor:
         self.numeric_ = stats.numeric
         self.fill_ = fill
         self.center_, self.scale_ = self._fit_scaler(batches, stats, fill)
+        self.quantiles_ = (
+            self._fit_quantiles(batches, stats.rows, fill) if self.scale == "quantile" else None
+        )
         self._fit_categories(stats.counts)
         self.classes_ = None if self.task == "regression" else sorted(map(str, stats.classes))
         self.target_scaling_ = None
@@ -319,10 +377,11 @@ class Preprocessor:
         self, batches: Batches, stats: TrainStats, fill: dict[str, Any]
     ) -> tuple[list[float], list[float]]:
         """(center, scale) per numeric column: x -> (x - center) / scale, as scikit-learn's
-        StandardScaler / MinMaxScaler / RobustScaler (quartiles exact, one column at a time)."""
+        StandardScaler / MinMaxScaler / RobustScaler (quartiles exact, one column at a time;
+        with scale.clip, RealMLP's fallback for a zero quartile range). Quantile: identity."""
         width = len(self.numeric_)
         moments = stats.moments
-        if self.scale == "none" or not width:
+        if self.scale in ("none", "quantile") or not width:
             center, scale = np.zeros(width), np.ones(width)
         elif self.scale == "standard":
             var = moments.var
@@ -337,10 +396,33 @@ class Preprocessor:
                 x = x[~np.isnan(x)]
                 quartiles.append(np.percentile(x, [25, 50, 75]))
             q = np.asarray(quartiles)
-            center, scale = q[:, 1], _nonzero(q[:, 2] - q[:, 0])
+            spread = q[:, 2] - q[:, 0]
+            if self.clip is not None:  # RealMLP: no quartile range -> half the range
+                spread = np.where(spread == 0, 0.5 * (stats.high - stats.low), spread)
+            center, scale = q[:, 1], _nonzero(spread)
         else:  # config.ScaleParams forbids this
             raise ValueError(f"unknown scale.method {self.scale!r}")
         return [float(v) for v in center], [float(v) for v in scale]
+
+    def _fit_quantiles(
+        self, batches: Batches, rows: int, fill: dict[str, Any]
+    ) -> list[list[float]]:
+        """scale.method: quantile — per numeric column, min(scale.quantiles, sampled rows)
+        quantiles of a seeded sample of at most scale.sample_rows train rows (module doc);
+        nulls filled first (clean.missing: impute), as in Pipeline(SimpleImputer, ...)."""
+        if not self.numeric_:
+            return []
+        positions = sample_positions(rows, self.sample_rows, self.seed)
+        sample = take_positions(batches(self.numeric_), positions)
+        levels = 100.0 * np.linspace(0.0, 1.0, min(self.quantiles, len(positions)))
+        found = []
+        for column in self.numeric_:
+            x = sample[column].to_numpy(dtype=np.float64)
+            if column in fill:
+                x = np.where(np.isnan(x), fill[column], x)
+            q = np.maximum.accumulate(np.percentile(x[~np.isnan(x)], levels))
+            found.append([float(v) for v in q])
+        return found
 
     def _check_rules(self, categorical: list[str]) -> None:
         stray = [c for c in self.rules if c not in categorical]
@@ -411,8 +493,7 @@ class Preprocessor:
         matrix = np.zeros((n, len(self.features_)), dtype=np.float32, order="F")
         if self.numeric_:
             x = df[self.numeric_].to_numpy(dtype=np.float64)
-            scaled = (x - np.asarray(self.center_)) / np.asarray(self.scale_)
-            matrix[:, [slot[c] for c in self.numeric_]] = scaled
+            matrix[:, [slot[c] for c in self.numeric_]] = self.scale_numeric(x)
         unseen: dict[str, int] = {}
         for column in categorical:
             known = self.categories_[column]
@@ -438,6 +519,16 @@ class Preprocessor:
             table[LABEL] = self.transform_target(df[self.target], split)
         return Encoded(table, imputed, unseen)
 
+    def scale_numeric(self, x: np.ndarray) -> np.ndarray:
+        """Numeric columns (rows by `numeric_`, float64, no nulls) -> scaled, then clipped."""
+        if self.quantiles_ is None:
+            scaled = (x - np.asarray(self.center_)) / np.asarray(self.scale_)
+        else:
+            scaled = np.empty_like(x)
+            for i, quantiles in enumerate(self.quantiles_):
+                scaled[:, i] = quantile_normal(x[:, i], np.asarray(quantiles))
+        return scaled if self.clip is None else clip_values(scaled, self.clip, self.clip_mode)
+
     def transform_target(self, y: pd.Series, split: str) -> np.ndarray:
         """Class index, or the (standardized) regression value as float64 so it inverts exactly."""
         self._check_fitted()
@@ -461,6 +552,16 @@ class Preprocessor:
         """The fitted state as plain JSON values (task, target, features, classes and
         target_scaling are the keys the model card copies)."""
         self._check_fitted()
+        scaler: dict[str, Any] = {
+            "method": self.scale,
+            "columns": self.numeric_,
+            "center": self.center_,
+            "scale": self.scale_,
+        }
+        if self.quantiles_ is not None:  # keys only when used: the default JSON is unchanged
+            scaler["quantiles"] = self.quantiles_
+        if self.clip is not None:
+            scaler["clip"], scaler["clip_mode"] = self.clip, self.clip_mode
         return {
             "task": self.task,
             "target": self.target,
@@ -468,12 +569,7 @@ class Preprocessor:
             "fitted_rows": self.n_rows_,
             "missing": self.missing,
             "imputer": self.fill_,
-            "scaler": {
-                "method": self.scale,
-                "columns": self.numeric_,
-                "center": self.center_,
-                "scale": self.scale_,
-            },
+            "scaler": scaler,
             "categorical": self.categories_,
             "encoding": self.encoding_,
             "unknown": self.unknown,
@@ -493,6 +589,8 @@ class Preprocessor:
             scale=scaler["method"],
             unknown=saved["unknown"],
             scale_target=saved["target_scaling"] is not None,
+            clip=scaler.get("clip"),
+            clip_mode=scaler.get("clip_mode", "smooth"),
         )
         pre.columns_ = list(saved["columns"])
         pre.n_rows_ = int(saved["fitted_rows"])
@@ -500,6 +598,8 @@ class Preprocessor:
         pre.numeric_ = list(scaler["columns"])
         pre.center_ = list(scaler["center"])
         pre.scale_ = list(scaler["scale"])
+        quantiles = scaler.get("quantiles")
+        pre.quantiles_ = None if quantiles is None else [list(q) for q in quantiles]
         pre.categories_ = {c: list(v) for c, v in saved["categorical"].items()}
         pre.encoding_ = dict(saved["encoding"])
         pre.features_ = list(saved["features"])

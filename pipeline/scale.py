@@ -24,8 +24,13 @@ def run(params: Params) -> None:
     pre.fit(lambda columns: io.iter_table(TRAIN, batch, columns))
     io.write_json(pre.to_json(), io.PREPROCESSOR)
     imputed = f"; nulls filled from {len(pre.fill_)} column(s)" if pre.fill_ else ""
+    scaling = params.scale.method
+    if params.scale.method == "quantile" and pre.n_rows_ > params.scale.sample_rows:
+        scaling += f" (quantiles of a seeded sample of {params.scale.sample_rows} rows)"
+    if params.scale.clip is not None:
+        scaling += f" + {params.scale.clip_mode} clip at {params.scale.clip:g}"
     print(
-        f"fit_scaler: {params.scale.method} scaling of {len(pre.numeric_)} numeric columns, "
+        f"fit_scaler: {scaling} scaling of {len(pre.numeric_)} numeric columns, "
         f"{len(pre.categories_)} categorical, {len(pre.features_)} features, fitted on "
         f"{pre.n_rows_} train rows{imputed}"
     )

@@ -58,16 +58,18 @@ def outputs(root: Path, overrides: dict, batch_rows: int) -> dict[str, bytes]:
 @given(
     batch_rows=st.sampled_from([7, 1, 64]) | st.integers(2, 400),
     missing=st.sampled_from(["drop", "impute"]),
-    scale_method=st.sampled_from(["standard", "minmax", "robust"]),
+    scale_method=st.sampled_from(["standard", "minmax", "robust", "quantile"]),
+    clip=st.sampled_from([None, 3.0]),
     scheme=st.sampled_from(["train_val_test", "kfold"]),
     oversample=st.sampled_from(["none", "random"]),
 )
 def test_outputs_are_byte_identical_whatever_the_batch_size(
-    projects, batch_rows, missing, scale_method, scheme, oversample
+    projects, batch_rows, missing, scale_method, clip, scheme, oversample
 ):
     overrides = {
         "clean": {"missing": missing},
-        "scale": {"method": scale_method},
+        # quantile: a sample of 100 of penguins' ~270 train rows, so the sample is exercised
+        "scale": {"method": scale_method, "clip": clip, "sample_rows": 100},
         "split": {"scheme": scheme, "oversample": oversample},
     }
     whole = outputs(projects[missing], overrides, WHOLE)

@@ -92,3 +92,16 @@ def test_split_fractions_must_fit_the_chosen_scheme():
     assert "split.fold must be below split.folds" in reject({"split": {"folds": 3, "fold": 3}})
     assert "split.oversample" in reject({"split": {"oversample": "smote"}})
     assert parse_params({"clean": {"missing": "impute"}}).clean.missing == "impute"
+
+
+def test_scale_options_are_checked_naming_the_key():
+    message = reject({"scale": {"method": "quantil"}})
+    assert "scale.method: 'quantil' is not allowed" in message and "quantile" in message
+    assert "scale.quantiles: 1 is invalid" in reject({"scale": {"quantiles": 1}})
+    assert "scale.clip: -1 is invalid: input should be greater than 0" in reject(
+        {"scale": {"clip": -1}}
+    )
+    assert "Did you mean 'scale.quantiles'?" in reject({"scale": {"quantile": 10}})
+    assert "scale.clip_mode: 'soft' is not allowed" in reject({"scale": {"clip_mode": "soft"}})
+    assert "scale.sample_rows: 0 is invalid" in reject({"scale": {"sample_rows": 0}})
+    assert parse_params({"scale": {"method": "quantile", "clip": 3}}).scale.clip == 3

@@ -68,11 +68,17 @@ def test_aggregate_gives_mean_and_sample_std_and_skips_undefined():
     assert summary["roc_auc"]["std"] == pytest.approx(math.sqrt(0.02))
 
 
-def test_cross_validate_reports_mean_and_std_per_metric():
+@pytest.mark.parametrize(
+    "scale",
+    [{}, {"method": "quantile", "sample_rows": 50}, {"method": "robust", "clip": 3.0}],
+    ids=["standard", "quantile", "robust_clip"],
+)
+def test_cross_validate_reports_mean_and_std_per_metric(scale):
     params = parse_params(
         {
             "data": {"target": "label"},
             "split": {"folds": 3},
+            "scale": scale,
             "train": {"epochs": 3, "progress": False},
             "cv": {"enabled": True},
         }

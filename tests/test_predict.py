@@ -143,20 +143,28 @@ def test_cli_before_training_says_to_run_dvc_repro(tmp_path, monkeypatch, capsys
     assert "run `dvc repro` to train first" in capsys.readouterr().err
 
 
-def test_regression_round_trip_in_original_units(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "scale",
+    [{}, {"method": "quantile", "sample_rows": 100, "clip": 3.0}],
+    ids=["standard", "quantile_sampled_clipped"],
+)
+def test_regression_round_trip_in_original_units(tmp_path, monkeypatch, scale):
     df = regression_table()
     df.to_csv(tmp_path / "t.csv", index=False)
     root = tmp_path / "project"
     build(
         root,
         {"t.csv": (tmp_path / "t.csv").read_bytes()},
-        {"data": {"path": "data/raw/t.csv", "target": "y"}},
+        {"data": {"path": "data/raw/t.csv", "target": "y"}, "scale": scale},
     )
     monkeypatch.chdir(root)
     run_predict("data/raw/t.csv", str(tmp_path / "p.csv"))
     out = read_output(tmp_path / "p.csv")
     card = io.read_json(io.MODEL_CARD)
     assert card["target_scaling"] is not None
+    scaler = io.read_json(io.PREPROCESSOR)["scaler"]
+    assert ("quantiles" in scaler) == (scale.get("method") == "quantile")
+    assert scaler.get("clip") == scale.get("clip")
     test = io.read_table(io.ENCODED_DIR / "test.parquet")
     expected = evaluate.predict(evaluate.load_model(card), test, card)
     np.testing.assert_allclose(out.loc[test.index, "prediction"], expected, rtol=1e-6)

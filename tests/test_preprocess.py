@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
-from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.preprocessing import (
+    MinMaxScaler,
+    QuantileTransformer,
+    RobustScaler,
+    StandardScaler,
+)
 
 from pipeline import encode, io, preprocess, scale, split, validate
 from pipeline.config import parse_params
@@ -20,10 +25,12 @@ from pipeline.preprocess import (
     UNSEEN_CODE,
     Moments,
     Preprocessor,
+    clip_values,
     decode_values,
     fixed_chunks,
     numeric_features,
 )
+from pipeline.sampling import sample_positions
 from pipeline.schema import EncodeRule
 
 from .conftest import ROOT
@@ -91,12 +98,19 @@ def test_fit_over_batches_equals_fit_on_the_whole_frame(monkeypatch):
         )
 
     whole = Preprocessor("y", "regression", **settings_).fit_frame(df).to_json()
+    variants = [
+        {"scale": "standard"},
+        {"scale": "robust"},
+        {"scale": "robust", "clip": 3.0},
+        {"scale": "quantile", "quantiles": 50, "sample_rows": 300, "seed": 3},
+        {"scale": "quantile", "clip": 2.0, "clip_mode": "hard"},
+    ]
     for size in (7, 64, 999):
-        for method in ("standard", "robust"):
-            batched = Preprocessor("y", "regression", scale=method, **settings_)
-            reference = Preprocessor("y", "regression", scale=method, **settings_).fit_frame(df)
+        for variant in variants:
+            batched = Preprocessor("y", "regression", **variant, **settings_)
+            reference = Preprocessor("y", "regression", **variant, **settings_).fit_frame(df)
             got, want = batched.fit(batches(size)).to_json(), reference.to_json()
-            assert got == want  # fixed chunks: not just close, identical
+            assert got == want  # fixed chunks and sampled positions: not just close, identical
     assert whole["imputer"]["b"] == float(np.nanmedian(df["b"]))
     filled = df[["a", "b"]].fillna({"b": whole["imputer"]["b"]}).to_numpy()
     reference = StandardScaler().fit(filled)
@@ -172,7 +186,14 @@ def _with_nulls(df: pd.DataFrame, every: int) -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     ("method", "missing"),
-    [("standard", "drop"), ("minmax", "drop"), ("robust", "drop"), ("standard", "impute")],
+    [
+        ("standard", "drop"),
+        ("minmax", "drop"),
+        ("robust", "drop"),
+        ("quantile", "drop"),
+        ("standard", "impute"),
+        ("quantile", "impute"),
+    ],
 )
 def test_val_and_test_rows_never_reach_fitted_preprocessing(tmp_path, monkeypatch, method, missing):
     """Change val/test rows and refit: the preprocessor JSON stays byte-identical; change a
@@ -340,3 +361,138 @@ def test_regression_target_is_standardized_with_train_rows_and_inverts_exactly()
     assert decode_values(table[LABEL].to_numpy(), saved)[0] == pytest.approx(1000.0, abs=1e-9)
     unscaled = Preprocessor("y", "regression", scale_target=False).fit_frame(train)
     assert unscaled.target_scaling_ is None
+
+
+# ---- scale.method: quantile, scale.clip ------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    # distinct values at least 0.01 apart: scikit-learn widens the ends by an absolute 1e-7
+    x=arrays(np.int64, (40, 2), elements=st.integers(-(10**6), 10**6), unique=True),
+    quantiles=st.integers(2, 40),  # at most the rows: scikit-learn warns above
+)
+def test_quantile_scaling_reproduces_scikit_learn(x, quantiles):
+    """Without ties (and within the sample) it is QuantileTransformer(normal), exactly."""
+    x = x / 100.0
+    df = pd.DataFrame(x, columns=["a", "b"]).assign(y=0.0)
+    pre = Preprocessor("y", "regression", scale="quantile", quantiles=quantiles).fit_frame(df)
+    reference = QuantileTransformer(
+        n_quantiles=quantiles, output_distribution="normal", subsample=None
+    ).fit(x)
+    np.testing.assert_array_equal(np.asarray(pre.quantiles_).T, reference.quantiles_)
+    outside = np.array([[-2e4, -2e4], [2e4, 2e4], [0.0, 0.0]])
+    for rows in (x, outside):
+        np.testing.assert_allclose(
+            pre.scale_numeric(rows), reference.transform(rows), rtol=1e-12, atol=1e-12
+        )
+    assert pre.center_ == [0.0, 0.0] and pre.scale_ == [1.0, 1.0]
+
+
+def test_quantile_scaling_handles_ties_constant_columns_and_the_train_range():
+    train = pd.DataFrame(
+        {
+            "tied": [0.0] * 6 + [1.0, 2.0, 3.0, 4.0],  # a mass at its minimum
+            "same": [7.0] * 10,
+            "y": ["p", "q"] * 5,
+        }
+    )
+    pre = Preprocessor("y", "binary", scale="quantile").fit_frame(train)
+    assert len(pre.quantiles_[0]) == 10  # scale.quantiles (1000) capped by the rows
+    rows = pd.DataFrame({"tied": [-5.0, 0.0, 4.0, 99.0], "same": [6.0, 7.0, 7.0, 8.0]})
+    scaled = pre.scale_numeric(rows.to_numpy())
+    assert scaled[:, 1].tolist() == [0.0] * 4  # constant on train rows: no information
+    # below / above the train range: the ends; the tied minimum mid-way through its levels
+    assert scaled[0, 0] == preprocess.NORMAL_LOW
+    assert scaled[3, 0] == preprocess.NORMAL_HIGH == scaled[2, 0]
+    # 0 fills levels 0..5/9 of 10 quantiles: p = (0 + 5/9) / 2, ndtri(5/18) = -0.589
+    assert scaled[1, 0] == pytest.approx(-0.5895, abs=1e-4)
+    assert np.isfinite(scaled).all()
+
+
+def test_quantiles_are_fitted_on_the_seeded_sample_of_train_rows():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"a": rng.lognormal(size=500), "y": rng.normal(size=500)})
+    settings_ = {"scale": "quantile", "quantiles": 20, "sample_rows": 120}
+    pre = Preprocessor("y", "regression", seed=5, **settings_).fit_frame(df)
+    sample = df["a"].to_numpy()[sample_positions(500, 120, 5)]
+    want = np.percentile(sample, 100 * np.linspace(0, 1, 20))
+    np.testing.assert_array_equal(pre.quantiles_[0], want)
+    other = Preprocessor("y", "regression", seed=6, **settings_).fit_frame(df)
+    assert other.quantiles_ != pre.quantiles_  # the seed picks the sample
+    everything = Preprocessor("y", "regression", scale="quantile", quantiles=20).fit_frame(df)
+    np.testing.assert_array_equal(
+        everything.quantiles_[0], np.percentile(df["a"], 100 * np.linspace(0, 1, 20))
+    )
+
+
+def test_imputed_values_join_the_quantiles():
+    train = pd.DataFrame({"x": [1.0, np.nan, np.nan, 10.0, 4.0], "y": ["p", "q"] * 2 + ["p"]})
+    pre = Preprocessor("y", "binary", missing="impute", scale="quantile").fit_frame(train)
+    assert pre.fill_ == {"x": 4.0}
+    assert pre.quantiles_ == [[1.0, 4.0, 4.0, 4.0, 10.0]]
+    table = pre.transform(pd.DataFrame({"x": [np.nan], "y": ["p"]})).table
+    assert table["x"].iloc[0] == 0.0  # the filled median: the middle of its levels
+
+
+def test_robust_with_a_clip_is_realmlps_robust_scaling_with_smooth_clipping():
+    """pytabkit's RobustScaleSmoothClipTransform: (x - median) / IQR, half the range where the
+    IQR is 0, then x / sqrt(1 + (x / 3)²)."""
+    rng = np.random.default_rng(2)
+    x = np.c_[rng.standard_t(2, 200), np.where(rng.random(200) < 0.9, 0.0, rng.exponential(5, 200))]
+    df = pd.DataFrame(x, columns=["heavy", "spiky"]).assign(y=0.0)
+    pre = Preprocessor("y", "regression", scale="robust", clip=3.0).fit_frame(df)
+    median = np.median(x, axis=0)
+    iqr = np.quantile(x, 0.75, axis=0) - np.quantile(x, 0.25, axis=0)
+    assert iqr[1] == 0  # the case where RealMLP differs from scikit-learn's RobustScaler
+    iqr = np.where(iqr == 0, 0.5 * (x.max(axis=0) - x.min(axis=0)), iqr)
+    scaled = (x - median) / iqr
+    want = scaled / np.sqrt(1 + (scaled / 3) ** 2)
+    np.testing.assert_allclose(pre.scale_numeric(x), want, rtol=1e-12)
+    assert np.abs(pre.scale_numeric(x * 1e6)).max() <= 3
+    plain = Preprocessor("y", "regression", scale="robust").fit_frame(df)
+    assert plain.scale_[1] == 1.0  # without a clip: scikit-learn's RobustScaler, unchanged
+
+
+def test_clip_modes_bound_the_scaled_values():
+    x = np.array([-1e9, -6.0, -1.0, 0.0, 0.5, 6.0, 1e9])
+    smooth = clip_values(x, 3.0, "smooth")
+    np.testing.assert_allclose(smooth, x / np.sqrt(1 + (x / 3) ** 2))
+    assert np.all(np.abs(smooth) <= 3) and smooth[3] == 0.0
+    assert clip_values(x, 3.0, "hard").tolist() == [-3.0, -3.0, -1.0, 0.0, 0.5, 3.0, 3.0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    train=arrays(
+        np.float64, st.tuples(st.integers(1, 40), st.just(2)), elements=st.floats(-1e3, 1e3)
+    ),
+    probe=arrays(np.float64, (30,), elements=st.floats(-1e4, 1e4)),
+    method=st.sampled_from(["standard", "minmax", "robust", "quantile", "none"]),
+    clip=st.sampled_from([None, 0.5, 3.0]),
+    clip_mode=st.sampled_from(["smooth", "hard"]),
+)
+def test_transform_is_monotone_per_column(train, probe, method, clip, clip_mode):
+    df = pd.DataFrame(train, columns=["a", "b"]).assign(y=0.0)
+    pre = Preprocessor("y", "regression", scale=method, clip=clip, clip_mode=clip_mode)
+    pre.fit_frame(df)
+    values = np.sort(np.concatenate([probe, train.ravel()]))
+    rows = pd.DataFrame({"a": values, "b": values[::-1], "y": 0.0})
+    table = pre.transform(rows, target=False).table
+    assert np.all(np.diff(table["a"].to_numpy()) >= 0)
+    assert np.all(np.diff(table["b"].to_numpy()) <= 0)
+    assert np.isfinite(table.to_numpy()).all()
+
+
+def test_json_round_trip_keeps_quantiles_and_clip_and_the_default_json_is_unchanged():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"a": rng.normal(size=50), "b": rng.exponential(size=50), "y": 0.0})
+    options = {"scale": "quantile", "quantiles": 11, "clip": 2.5, "clip_mode": "hard"}
+    pre = Preprocessor("y", "regression", **options).fit_frame(df)
+    saved = json.loads(json.dumps(pre.to_json()))
+    again = Preprocessor.from_json(saved)
+    assert again.to_json() == pre.to_json()
+    assert saved["scaler"]["clip"] == 2.5 and len(saved["scaler"]["quantiles"][0]) == 11
+    pd.testing.assert_frame_equal(again.transform(df).table, pre.transform(df).table)
+    default = Preprocessor("y", "regression").fit_frame(df).to_json()
+    assert list(default["scaler"]) == ["method", "columns", "center", "scale"]
