@@ -95,7 +95,8 @@ def _allocate_rows(
         rng.shuffle(positions)  # the draws of rng.permutation(positions), without its copy
         bounds = np.cumsum([0, *counts])
         for i in range(len(shares)):
-            share[positions[bounds[i] : bounds[i + 1]]] = i
+            for lo in range(bounds[i], bounds[i + 1], _CHUNK_ROWS):  # small intp temporaries
+                share[positions[lo : min(lo + _CHUNK_ROWS, bounds[i + 1])]] = i
             totals[i] += counts[i]
     return share
 
@@ -133,11 +134,34 @@ def _allocate_groups(
     return where[inverse]
 
 
+def _bincount(values: np.ndarray, minlength: int) -> np.ndarray:
+    """np.bincount of small non-negative integers, a chunk at a time: bincount copies its input
+    as int64, 8 bytes a row for the whole column at once."""
+    counts = np.zeros(minlength, dtype=np.int64)
+    for start in range(0, len(values), _CHUNK_ROWS):
+        counts += np.bincount(values[start : start + _CHUNK_ROWS], minlength=minlength)
+    return counts
+
+
 def _present_counts(y: pd.Series) -> dict[str, int]:
     """Rows per class present in y, classes in sorted order."""
     codes, classes = _class_codes(y)
-    counts = np.bincount(codes, minlength=len(classes))
+    counts = _bincount(codes, len(classes))
     return {c: int(n) for c, n in zip(classes, counts, strict=True) if n}
+
+
+def _class_counts(y: pd.Series, where: np.ndarray) -> dict[str, dict[str, int]]:
+    """`_present_counts` of each split's rows (`where`: split per row), a chunk at a time."""
+    codes, classes = _class_codes(y)
+    k = len(classes)
+    table = np.zeros(len(io.SPLITS) * k, dtype=np.int64)
+    for start in range(0, len(codes), _CHUNK_ROWS):
+        cell = where[start : start + _CHUNK_ROWS].astype(np.intp) * k
+        table += np.bincount(cell + codes[start : start + _CHUNK_ROWS], minlength=len(table))
+    return {
+        name: {c: int(n) for c, n in zip(classes, counts, strict=True) if n}
+        for name, counts in zip(io.SPLITS, table.reshape(len(io.SPLITS), k), strict=True)
+    }
 
 
 def _strata(y: pd.Series | None, n: int) -> Iterator[np.ndarray]:
@@ -148,7 +172,7 @@ def _strata(y: pd.Series | None, n: int) -> Iterator[np.ndarray]:
         yield np.arange(n, dtype=kind)
         return
     codes, classes = _class_codes(y)
-    counts = np.bincount(codes, minlength=len(classes))
+    counts = _bincount(codes, len(classes))
     too_small = {c: int(k) for c, k in zip(classes, counts, strict=True) if 0 < k < 2}
     if too_small:
         raise PipelineError(
@@ -241,7 +265,7 @@ def assign_positions(
             seed,
         )
         where[rest] = np.where(fold[rest] == params.fold, _VAL, _TRAIN)
-    sizes = np.bincount(where, minlength=len(io.SPLITS))
+    sizes = _bincount(where, len(io.SPLITS))
     for i, name in enumerate(io.SPLITS):
         if not sizes[i]:
             what = (
@@ -434,7 +458,8 @@ def read_labels(frames: Iterable[pd.DataFrame], column: str, rows: int) -> pd.Se
     order = np.empty(len(ids), dtype=codes.dtype)
     for new, name in enumerate(names):
         order[ids[name]] = new
-    np.take(order, codes, out=codes)
+    for start in range(0, rows, _CHUNK_ROWS):  # in place, small intp temporaries
+        codes[start : start + _CHUNK_ROWS] = order[codes[start : start + _CHUNK_ROWS]]
     return pd.Series(pd.Categorical.from_codes(codes, names), name=column)
 
 
@@ -475,7 +500,7 @@ def split_rows(
     where, fold = assign_positions(n, y if stratify else None, params, seed, groups)
 
     features = [c for c in columns if c not in (target, params.group)]
-    sizes = np.bincount(where, minlength=len(io.SPLITS))
+    sizes = _bincount(where, len(io.SPLITS))
     rng = np.random.default_rng([seed, _SHIFT_STREAM])
     sampled = {
         name: np.sort(rng.choice(sizes[i], size=SHIFT_SAMPLE_ROWS, replace=False))
@@ -549,9 +574,7 @@ def split_rows(
             name: len(np.unique(groups[where == i])) for i, name in enumerate(io.SPLITS)
         }
     if y is not None:
-        report["class_counts"] = {
-            name: _present_counts(y[where == i]) for i, name in enumerate(io.SPLITS)
-        }
+        report["class_counts"] = _class_counts(y, where)
     if params.scheme == "train_test":
         report["val_from_train"] = (
             f"val ({sizes[_VAL]} rows) is carved from the train share "
