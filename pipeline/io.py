@@ -7,12 +7,13 @@ stage never leaves a half-written file (or folder) that DVC could cache.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,26 @@ ROW = "_row"  # index name: the row's position among the data rows of the input 
 # Rows per Parquet row group in every table a stage writes. Fixed (not data.batch_rows), so a
 # table's bytes do not depend on the batch size it was computed with.
 ROW_GROUP_ROWS = 65_536
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None under another C library."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the heap pages freed since the last batch back to the OS. A batch's arrays are all
+    freed after it, but glibc keeps freed pages in fragmented heaps, so a stage's RSS crept up
+    with the number of batches (split: +20% over 115 batches of a 30M-row table) though it held
+    nothing more; trimming after each batch keeps RSS set by the batch. No-op off glibc."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _clear_leftovers(path: Path) -> None:
@@ -253,6 +274,7 @@ def iter_table(
             batch_size=batch_rows, columns=columns, use_pandas_metadata=True
         ):
             yield batch.to_pandas()
+            release_freed_memory()  # the previous batch's pages, before reading the next
     except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise PipelineError(
             f"{str(path)!r} is not a readable Parquet table ({type(exc).__name__}); rebuild it "

@@ -100,6 +100,7 @@ class RawFile:
                 frame.index = pd.RangeIndex(start, start + len(frame), name=io.ROW)
                 start += len(frame)
                 yield frame
+                io.release_freed_memory()
         except (pa.ArrowInvalid, OSError) as exc:
             raise Unreadable(self._why(exc)) from None
 

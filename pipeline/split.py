@@ -17,9 +17,10 @@ and sizes) and reports/split.{json,md}; the task is validate's (models/preproces
 
 Streaming, in bounded memory: the assignment is decided from the target (and group) column only,
 read whole as small integer codes; the rows are then streamed once (batches of data.batch_rows)
-to the split files. Per row only a split code and a 64-bit hash of its feature values (for the
-duplicate check) are held; the shift tests use a seeded sample of SHIFT_SAMPLE_ROWS rows of
-train and of test. The assignment does not depend on the batch size.
+to the split files. Per row only the target's code and the split's are held (a byte each; while
+assigning, one class's row positions as int32 too); 64-bit hashes of the feature values (for
+the duplicate check) go to temporary files, and the shift tests use a seeded sample of
+SHIFT_SAMPLE_ROWS rows of train and of test. The assignment does not depend on the batch size.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ _FOLDS_STREAM, _OVERSAMPLE_STREAM, _SHIFT_STREAM = 2, 1, 3
 _TRAIN, _VAL, _TEST = range(3)  # positions in io.SPLITS
 # Rows of train and of test (a seeded sample when larger) compared by the shift tests.
 SHIFT_SAMPLE_ROWS = 100_000
-_SEARCH_ROWS = 1 << 20  # hashes looked up at a time by the duplicate check
+_CHUNK_ROWS = 1 << 20  # rows per step of whole-column array work: small temporaries
 
 
 def allocate(n: int, shares: list[float], totals: list[int], targets: list[float]) -> list[int]:
@@ -81,28 +82,33 @@ def _class_codes(y: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 def _allocate_rows(
     y: pd.Series | None, shares: list[float], rng: np.random.Generator, n: int
-) -> list[np.ndarray]:
-    """Row positions per share, allocated within each class (or all rows) by largest remainder."""
-    strata = {"all": np.arange(n, dtype=_positions(n))} if y is None else _positions_by_class(y)
-    targets = [n * share for share in shares]
+) -> np.ndarray:
+    """The share (index into `shares`, int8) of each of n rows, allocated within each class (or
+    all rows) by largest remainder: a class's positions, in file order, are shuffled by the
+    seeded generator and cut into consecutive runs, one per share. One class's positions (int32)
+    are held at a time."""
+    share = np.empty(n, dtype=np.int8)
+    targets = [n * s for s in shares]
     totals = [0] * len(shares)
-    picked: list[list[np.ndarray]] = [[] for _ in shares]
-    for positions in strata.values():
+    for positions in _strata(y, n):
         counts = allocate(len(positions), shares, totals, targets)
-        cuts = np.cumsum(counts)[:-1]
-        for i, part in enumerate(np.split(rng.permutation(positions), cuts)):
-            picked[i].append(part)
-            totals[i] += len(part)
-    return [np.sort(np.concatenate(parts)) for parts in picked]
+        rng.shuffle(positions)  # the draws of rng.permutation(positions), without its copy
+        bounds = np.cumsum([0, *counts])
+        for i in range(len(shares)):
+            for lo in range(bounds[i], bounds[i + 1], _CHUNK_ROWS):  # small intp temporaries
+                share[positions[lo : min(lo + _CHUNK_ROWS, bounds[i + 1])]] = i
+            totals[i] += counts[i]
+    return share
 
 
 def _allocate_groups(
     groups: np.ndarray, y: pd.Series | None, shares: list[float], rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Row positions per share, moving whole groups: groups in seeded random order, largest
-    first, each to the share furthest below its target row count (per class of the group's
-    majority label when stratified, so class shares stay close to, not within one row of, exact).
-    The last groups go to shares still empty, so every share gets a group when there are enough."""
+) -> np.ndarray:
+    """The share (index into `shares`, int8) of each row, moving whole groups: groups in seeded
+    random order, largest first, each to the share furthest below its target row count (per
+    class of the group's majority label when stratified, so class shares stay close to, not
+    within one row of, exact). The last groups go to shares still empty, so every share gets a
+    group when there are enough."""
     names, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
     if y is None:
         stratum = np.zeros(len(names), dtype=np.int64)
@@ -116,7 +122,7 @@ def _allocate_groups(
     rows_per_stratum = np.bincount(stratum, weights=sizes)
     target = rows_per_stratum[:, None] * np.asarray(shares)[None, :]
     given = np.zeros_like(target)
-    where = np.empty(len(names), dtype=np.int64)
+    where = np.empty(len(names), dtype=np.int8)
     for left, g in enumerate(order):
         s = stratum[g]
         empty = np.flatnonzero(given.sum(axis=0) == 0)
@@ -125,30 +131,62 @@ def _allocate_groups(
         else:
             where[g] = int(np.argmax(target[s] - given[s]))
         given[s, where[g]] += sizes[g]
-    row_share = where[inverse]
-    return [np.flatnonzero(row_share == i) for i in range(len(shares))]
+    return where[inverse]
+
+
+def _bincount(values: np.ndarray, minlength: int) -> np.ndarray:
+    """np.bincount of small non-negative integers, a chunk at a time: bincount copies its input
+    as int64, 8 bytes a row for the whole column at once."""
+    counts = np.zeros(minlength, dtype=np.int64)
+    for start in range(0, len(values), _CHUNK_ROWS):
+        counts += np.bincount(values[start : start + _CHUNK_ROWS], minlength=minlength)
+    return counts
 
 
 def _present_counts(y: pd.Series) -> dict[str, int]:
     """Rows per class present in y, classes in sorted order."""
     codes, classes = _class_codes(y)
-    counts = np.bincount(codes, minlength=len(classes))
+    counts = _bincount(codes, len(classes))
     return {c: int(n) for c, n in zip(classes, counts, strict=True) if n}
 
 
-def _positions_by_class(y: pd.Series) -> dict[str, np.ndarray]:
+def _class_counts(y: pd.Series, where: np.ndarray) -> dict[str, dict[str, int]]:
+    """`_present_counts` of each split's rows (`where`: split per row), a chunk at a time."""
     codes, classes = _class_codes(y)
-    counts = _present_counts(y)
-    too_small = {c: n for c, n in counts.items() if n < 2}
+    k = len(classes)
+    table = np.zeros(len(io.SPLITS) * k, dtype=np.int64)
+    for start in range(0, len(codes), _CHUNK_ROWS):
+        cell = where[start : start + _CHUNK_ROWS].astype(np.intp) * k
+        table += np.bincount(cell + codes[start : start + _CHUNK_ROWS], minlength=len(table))
+    return {
+        name: {c: int(n) for c, n in zip(classes, counts, strict=True) if n}
+        for name, counts in zip(io.SPLITS, table.reshape(len(io.SPLITS), k), strict=True)
+    }
+
+
+def _strata(y: pd.Series | None, n: int) -> Iterator[np.ndarray]:
+    """The row positions (int32 when they fit) of each class present in y, classes in sorted
+    order, one class at a time; all n rows as one stratum when y is None."""
+    kind = _positions(n)
+    if y is None:
+        yield np.arange(n, dtype=kind)
+        return
+    codes, classes = _class_codes(y)
+    counts = _bincount(codes, len(classes))
+    too_small = {c: int(k) for c, k in zip(classes, counts, strict=True) if 0 < k < 2}
     if too_small:
         raise PipelineError(
             f"split: cannot stratify target {y.name!r}: class(es) with fewer than 2 rows "
             f"{too_small}; remove them, add rows, or set split.stratify: false"
         )
-    kind = _positions(len(codes))
-    return {
-        c: np.flatnonzero(codes == i).astype(kind) for i, c in enumerate(classes) if c in counts
-    }
+    for code in np.flatnonzero(counts):
+        positions = np.empty(counts[code], dtype=kind)
+        filled = 0
+        for start in range(0, n, _CHUNK_ROWS):  # a chunk at a time: no int64 copy of them all
+            found = np.flatnonzero(codes[start : start + _CHUNK_ROWS] == code)
+            positions[filled : filled + len(found)] = found + start
+            filled += len(found)
+        yield positions
 
 
 def _positions(n: int) -> type[np.signedinteger]:
@@ -206,14 +244,13 @@ def assign_positions(
     else:
         shares = list(params.shares().values())
     if groups is None:
-        parts = _allocate_rows(y, shares, rng, n)
+        where = _allocate_rows(y, shares, rng, n)
     else:
-        parts = _allocate_groups(groups, y, shares, rng)
-    where = np.empty(n, dtype=np.int8)
+        where = _allocate_groups(groups, y, shares, rng)
     fold = None
-    if params.scheme == "kfold":
-        rest, test = parts
-        where[test] = _TEST
+    if params.scheme == "kfold":  # shares: the rest (0), test (1)
+        rest = np.flatnonzero(where == 0)
+        where[where == 1] = _TEST
         if len(rest) < params.folds:
             raise PipelineError(
                 f"split: split.folds is {params.folds} but only {len(rest)} rows are outside "
@@ -228,10 +265,7 @@ def assign_positions(
             seed,
         )
         where[rest] = np.where(fold[rest] == params.fold, _VAL, _TRAIN)
-    else:
-        for i, positions in enumerate(parts):
-            where[positions] = i
-    sizes = np.bincount(where, minlength=len(io.SPLITS))
+    sizes = _bincount(where, len(io.SPLITS))
     for i, name in enumerate(io.SPLITS):
         if not sizes[i]:
             what = (
@@ -353,8 +387,8 @@ def _isin(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
     found = np.zeros(len(values), dtype=bool)
     if not len(pool):
         return found
-    for start in range(0, len(values), _SEARCH_ROWS):
-        part = values[start : start + _SEARCH_ROWS]
+    for start in range(0, len(values), _CHUNK_ROWS):
+        part = values[start : start + _CHUNK_ROWS]
         at = np.searchsorted(pool, part)
         np.minimum(at, len(pool) - 1, out=at)
         found[start : start + len(part)] = pool[at] == part
@@ -406,21 +440,27 @@ def _group_values(frames: Iterable[pd.DataFrame], column: str) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def read_labels(frames: Iterable[pd.DataFrame], column: str) -> pd.Series:
-    """A target column, whole, as a categorical of its values as text (sorted categories): one
-    small integer per row, not one string object per row."""
+def read_labels(frames: Iterable[pd.DataFrame], column: str, rows: int) -> pd.Series:
+    """A target column of `rows` rows, whole, as a categorical of its values as text (sorted
+    categories): one small integer per row (int8 up to 127 classes), written batch by batch
+    into one array, then renumbered in place to the sorted order."""
     ids: dict[str, int] = {}
-    parts = []
+    codes = np.empty(rows, dtype=np.int8)
+    start = 0
     for frame in frames:
         batch = pd.Categorical(frame[column].astype(str))
-        local = np.array([ids.setdefault(str(c), len(ids)) for c in batch.categories])
-        parts.append(local[batch.codes].astype(np.int32) if len(local) else batch.codes)
-    codes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+        local = [ids.setdefault(str(c), len(ids)) for c in batch.categories]
+        if len(ids) > np.iinfo(codes.dtype).max:
+            codes = codes.astype(np.int32)
+        codes[start : start + len(batch)] = np.asarray(local, dtype=codes.dtype)[batch.codes]
+        start += len(batch)
     names = sorted(ids)
-    order = np.empty(len(ids), dtype=np.int32)
+    order = np.empty(len(ids), dtype=codes.dtype)
     for new, name in enumerate(names):
         order[ids[name]] = new
-    return pd.Series(pd.Categorical.from_codes(order[codes], names), name=column)
+    for start in range(0, rows, _CHUNK_ROWS):  # in place, small intp temporaries
+        codes[start : start + _CHUNK_ROWS] = order[codes[start : start + _CHUNK_ROWS]]
+    return pd.Series(pd.Categorical.from_codes(codes, names), name=column)
 
 
 @dataclass
@@ -432,6 +472,7 @@ class SplitResult:
 
 def split_rows(
     batches: Batches,
+    rows: int,
     columns: list[str],
     target: str,
     task: str,
@@ -439,10 +480,11 @@ def split_rows(
     seed: int,
     write: Callable[[str, pd.DataFrame], None],
 ) -> dict[str, Any]:
-    """Split the table that `batches` reads (columns -> frames, in table order): decide every
-    row's place from the target (and group) column, then stream the rows once to
+    """Split the table of `rows` rows that `batches` reads (columns -> frames, in table order):
+    decide every row's place from the target (and group) column, then stream the rows once to
     `write(split, frame)` ("train", "val", "test", and "folds" for kfold), and once more for
-    oversampled copies. Returns the report; holds per row only small codes and a 64-bit hash."""
+    oversampled copies. Returns the report; holds per row only the target's code and the
+    split's (a byte each); the rows' hashes go to disk."""
     if params.group is not None:
         _check_group(params.group, columns, target)
     stratify = params.stratify and task != "regression"
@@ -452,13 +494,13 @@ def split_rows(
             f"{target!r} is a regression target; set split.oversample: none"
         )
     classification = task != "regression"
-    y = read_labels(batches([target]), target) if classification else None
-    n = len(y) if y is not None else sum(len(f) for f in batches([target]))
+    n = rows
+    y = read_labels(batches([target]), target, n) if classification else None
     groups = _group_values(batches([params.group]), params.group) if params.group else None
     where, fold = assign_positions(n, y if stratify else None, params, seed, groups)
 
     features = [c for c in columns if c not in (target, params.group)]
-    sizes = np.bincount(where, minlength=len(io.SPLITS))
+    sizes = _bincount(where, len(io.SPLITS))
     rng = np.random.default_rng([seed, _SHIFT_STREAM])
     sampled = {
         name: np.sort(rng.choice(sizes[i], size=SHIFT_SAMPLE_ROWS, replace=False))
@@ -532,9 +574,7 @@ def split_rows(
             name: len(np.unique(groups[where == i])) for i, name in enumerate(io.SPLITS)
         }
     if y is not None:
-        report["class_counts"] = {
-            name: _present_counts(y[where == i]) for i, name in enumerate(io.SPLITS)
-        }
+        report["class_counts"] = _class_counts(y, where)
     if params.scheme == "train_test":
         report["val_from_train"] = (
             f"val ({sizes[_VAL]} rows) is carved from the train share "
@@ -577,6 +617,7 @@ def split_dataset(
     written: dict[str, list[pd.DataFrame]] = {}
     report = split_rows(
         frame_batches(df),
+        len(df),
         list(df.columns),
         target,
         task,
@@ -677,7 +718,14 @@ def run(params: Params) -> None:
             writers[name].write(frame)
 
         report = split_rows(
-            batches, list(first.columns), target, task, params.split, params.seed, write
+            batches,
+            io.table_rows(io.VALIDATED),
+            list(first.columns),
+            target,
+            task,
+            params.split,
+            params.seed,
+            write,
         )
         io.write_json(report, io.SPLIT_REPORT)
         io.write_text(render_markdown(report), io.SPLIT_REPORT.with_suffix(".md"))

@@ -267,14 +267,19 @@ def test_default_split_is_unchanged_by_the_new_schemes():
     assert list(parts["test"].index) == list(split_table(df, df["y"], DEFAULT, 42)["test"].index)
 
 
-def test_duplicate_check_gives_the_same_counts_searched_in_slices(monkeypatch):
+def test_split_and_duplicate_counts_are_the_same_worked_in_slices(monkeypatch):
+    """Class positions gathered and hashes searched a few rows at a time change nothing."""
     from pipeline import split as split_module
 
     df = pd.DataFrame({"x": [1.0, 2.0, 3.0] * 40, "y": ["a", "b"] * 60})
-    whole = split_dataset(df, "y", "binary", DEFAULT, 0).report["duplicates"]
-    monkeypatch.setattr(split_module, "_SEARCH_ROWS", 3)
-    assert split_dataset(df, "y", "binary", DEFAULT, 0).report["duplicates"] == whole
-    assert whole["rows"] == 120 and whole["pairs"]["train/val"]["rows"] == 12
+    whole = split_dataset(df, "y", "binary", DEFAULT, 0)
+    monkeypatch.setattr(split_module, "_CHUNK_ROWS", 3)
+    sliced = split_dataset(df, "y", "binary", DEFAULT, 0)
+    assert sliced.report["duplicates"] == whole.report["duplicates"]
+    for name, part in whole.parts.items():
+        assert list(sliced.parts[name].index) == list(part.index)
+    assert whole.report["duplicates"]["rows"] == 120
+    assert whole.report["duplicates"]["pairs"]["train/val"]["rows"] == 12
 
 
 @settings(max_examples=40, deadline=None)
@@ -307,3 +312,15 @@ def test_duplicate_report_over_parts_equals_the_whole(train, val, test, parts):
     assert split.duplicate_report_parts(cut, row_numbers) == split.duplicate_report(
         hashes, row_numbers
     )
+
+
+@pytest.mark.parametrize("classes", [3, 300])
+def test_read_labels_codes_follow_the_sorted_names_across_batches(classes):
+    """Codes are one byte up to 127 classes and widen past them, whichever batch brings the
+    new ones; either way the labels read back as the column's text."""
+    values = pd.Series([f"c{(i * 7) % classes}" for i in range(900)], name="y")
+    batches = [values.iloc[start : start + 64].to_frame() for start in range(0, 900, 64)]
+    labels = split.read_labels(batches, "y", len(values))
+    assert list(labels.cat.categories) == sorted(values.unique())
+    assert labels.astype(str).tolist() == values.tolist()
+    assert labels.cat.codes.dtype == (np.int8 if classes < 128 else np.int16)
