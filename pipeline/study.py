@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -190,6 +191,7 @@ def run_study(
     runner: Runner,
     past: Sequence[Past] = (),
     prefix: str = "search",
+    reserved: frozenset[str] = frozenset(),
     check: Callable[[dict[str, Any]], None] = lambda params: None,
     log: Callable[[str], None] = print,
 ) -> optuna.Study:
@@ -198,7 +200,7 @@ def run_study(
     direction = "minimize" if lower_is_better(metric) else "maximize"
     study = optuna.create_study(direction=direction, sampler=make_sampler(sampler, seed))
     dists = distributions(dims)
-    taken = {p.name for p in past}
+    taken = {p.name for p in past} | reserved  # experiment names already used
     in_flight: dict[str, optuna.Trial] = {}
     for p in past:
         if p.state in UNFINISHED:  # an interrupted search's trial: wait for it, as ours
@@ -263,32 +265,46 @@ def run_study(
 
 class QueueRunner:
     """Each trial is `dvc exp run --queue --name <name> -S ...`; `dvc queue start -j J` keeps J
-    workers (a worker stops after 10 s of empty queue, so waiting restarts them if needed)."""
+    workers (a worker stops after 10 s of empty queue, so waiting restarts them if needed).
 
-    def __init__(self, jobs: int, poll_s: float = 1.0) -> None:
+    `dvc queue status` costs about a CPU-second, taken from the trials on a small machine, so it
+    is asked when DVC's experiment refs change (a trial ended: 10 ms to list) or every `check_s`.
+    """
+
+    def __init__(self, jobs: int, poll_s: float = 1.0, check_s: float = 5.0) -> None:
         self.jobs = jobs
         self.poll_s = poll_s
+        self.check_s = check_s
 
     def submit(self, name: str, params: dict[str, Any]) -> None:
         dvc("exp", "run", "--queue", "--name", name, *set_args(params))
         start_queue(self.jobs)
 
     def wait(self, names: list[str]) -> dict[str, Experiment | None]:
-        idle_since = time.monotonic()
+        refs, checked, busy = "", 0.0, time.monotonic()
         while True:
-            status = queue_status(names)
-            ended = [n for n in names if status.get(n) not in ("Queued", "Running", None)]
-            if ended:
-                break
-            if "Running" in status.values():
-                idle_since = time.monotonic()
-            elif time.monotonic() - idle_since > 15:  # queued, but no worker took it
-                start_queue(self.jobs)
-                idle_since = time.monotonic()
+            now_refs = _exp_refs()
+            if now_refs != refs or time.monotonic() - checked > self.check_s:
+                refs, checked = now_refs, time.monotonic()
+                status = queue_status(names)
+                ended = [n for n in names if status.get(n) not in ("Queued", "Running", None)]
+                if ended:
+                    break
+                if "Running" in status.values():
+                    busy = time.monotonic()
+                elif time.monotonic() - busy > 15:  # queued, but no worker took it
+                    start_queue(self.jobs)
+                    busy = time.monotonic()
             time.sleep(self.poll_s)
         show = json.loads(dvc("exp", "show", "--json").stdout or "[]")
         records = {e.name: e for state, e in experiment_states(show) if state == "success"}
         return {n: records.get(n) if status[n] == "Success" else None for n in ended}
+
+
+def _exp_refs() -> str:
+    """DVC's experiment refs (a finished or failed experiment changes them)."""
+    proc = subprocess.run(["git", "for-each-ref", "refs/exps"], capture_output=True, text=True)
+    return proc.stdout
 
 
 def _baselines(show: list[dict[str, Any]]) -> list[Experiment]:
@@ -345,6 +361,7 @@ def search_study(
             runner or QueueRunner(jobs),
             past,
             prefix=f"{space.stem}-{sampler}",
+            reserved=frozenset(e.name for _, e in states),
             check=lambda params: check_trial(params, base, f"{space}: trial"),
         )
     except KeyboardInterrupt:
