@@ -203,21 +203,21 @@ def run_study(
     taken = {p.name for p in past} | reserved  # experiment names already used
     in_flight: dict[str, optuna.Trial] = {}
     for p in past:
-        if p.state in UNFINISHED:  # an interrupted search's trial: wait for it, as ours
-            if len(study.trials) < trials:
-                study.enqueue_trial(p.params, user_attrs={"experiment": p.name})
-                in_flight[p.name] = study.ask(dists)
+        if p.state in UNFINISHED:
             continue
-        done = p.value is not None
         study.add_trial(
             create_trial(
-                state=TrialState.COMPLETE if done else TrialState.FAIL,
+                state=TrialState.COMPLETE if p.value is not None else TrialState.FAIL,
                 value=p.value,
                 params=p.params,
                 distributions=dists,
                 user_attrs={"experiment": p.name},
             )
         )
+    for p in past:  # an interrupted search's trials, still in DVC's queue: wait for them
+        if p.state in UNFINISHED and len(study.trials) < trials:
+            study.enqueue_trial(p.params, user_attrs={"experiment": p.name})
+            in_flight[p.name] = study.ask(dists)
     if past:
         told = sum(p.state not in UNFINISHED for p in past)
         log(
