@@ -209,16 +209,23 @@ def queue_status(names: list[str]) -> dict[str, str]:
     return status
 
 
-def search(
-    trials: int, space: Path, jobs: int, run: bool, params_file: Path = PARAMS_FILE
-) -> list[str]:
-    """Queue `trials` random trials; with `run`, run the queue and wait. Returns their names."""
+def load_search(
+    trials: int, jobs: int, space: Path, params_file: Path
+) -> tuple[list[Dimension], int, dict[str, Any]]:
+    """search's counts checked, then the space's dimensions, its seed and params.yaml."""
     if trials < 1:
         raise PipelineError(f"search --trials: expected an int >= 1, got {trials}")
     if jobs < 1:
         raise PipelineError(f"search --jobs: expected an int >= 1, got {jobs}")
     dims, seed = load_space(space, params_file)
-    base = yaml.safe_load(params_file.read_text()) or {}
+    return dims, seed, yaml.safe_load(params_file.read_text()) or {}
+
+
+def search(
+    trials: int, space: Path, jobs: int, run: bool, params_file: Path = PARAMS_FILE
+) -> list[str]:
+    """Queue `trials` random trials; with `run`, run the queue and wait. Returns their names."""
+    dims, seed, base = load_search(trials, jobs, space, params_file)
     draws = sample(dims, trials, seed)
     for i, trial in enumerate(draws, 1):
         check_trial(trial, base, f"{space}: trial {i}")

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
-import yaml
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -45,7 +44,7 @@ from pipeline.experiments import (
     dvc,
     experiment_states,
     flatten,
-    load_space,
+    load_search,
     queue_status,
     set_args,
     start_queue,
@@ -328,12 +327,7 @@ def search_study(
             f"search --sampler: {sampler!r} is not one of {', '.join(SAMPLERS)} "
             f"(leave it out to queue seeded random draws without running them)"
         )
-    if trials < 1:
-        raise PipelineError(f"search --trials: expected an int >= 1, got {trials}")
-    if jobs < 1:
-        raise PipelineError(f"search --jobs: expected an int >= 1, got {jobs}")
-    dims, seed = load_space(space, params_file)
-    base = yaml.safe_load(params_file.read_text()) or {}
+    dims, seed, base = load_search(trials, jobs, space, params_file)
     show = json.loads(dvc("exp", "show", "--json").stdout or "[]")
     states = experiment_states(show)
     if metric is None:
