@@ -313,6 +313,11 @@ def experiment_states(show: list[dict[str, Any]]) -> list[tuple[str, Experiment]
     return found
 
 
+def baselines_from_show(show: list[dict[str, Any]]) -> list[Experiment]:
+    """The commits' own records in `dvc exp show --json` (their metrics tell the task)."""
+    return [_record(b.get("rev", ""), b.get("data") or {}) for b in show if b.get("data")]
+
+
 def experiments_from_show(show: list[dict[str, Any]]) -> list[Experiment]:
     """The finished experiments (not the workspace or baseline commits) in `dvc exp show`."""
     return [

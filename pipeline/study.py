@@ -37,7 +37,7 @@ from pipeline.errors import PipelineError
 from pipeline.experiments import (
     Dimension,
     Experiment,
-    _record,
+    baselines_from_show,
     check_metric,
     check_trial,
     default_metric,
@@ -306,11 +306,6 @@ def _exp_refs() -> str:
     return proc.stdout
 
 
-def _baselines(show: list[dict[str, Any]]) -> list[Experiment]:
-    """The commits' own records in `dvc exp show --json` (their metrics: which task this is)."""
-    return [_record(b.get("rev", ""), b.get("data") or {}) for b in show if b.get("data")]
-
-
 def search_study(
     sampler: str,
     trials: int,
@@ -331,7 +326,7 @@ def search_study(
     show = json.loads(dvc("exp", "show", "--json").stdout or "[]")
     states = experiment_states(show)
     if metric is None:
-        known = _baselines(show) + [e for _, e in states]
+        known = baselines_from_show(show) + [e for _, e in states]
         if not any(m.startswith("val.") for e in known for m in e.metrics):
             raise PipelineError(
                 "search: no metrics yet to tell the task by; run `dvc repro` once or pass "
