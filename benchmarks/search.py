@@ -67,6 +67,8 @@ def build(table: quality.Table, parent: Path, space: Path, overrides: dict) -> P
     sh(project, "git", "config", "user.name", "bench")
     sh(project, "dvc", "init", "-q")
     sh(project, "dvc", "config", "core.analytics", "false")
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "-qm", "the project on this table")  # dvclive needs a commit
     sh(project, "dvc", "repro")
     sh(project, "git", "add", "-A")
     sh(project, "git", "commit", "-qm", "baseline")
