@@ -1,6 +1,7 @@
 """Command line: `python -m pipeline <stage>` runs one DVC stage; `summary` prints the results;
 `schema --infer` drafts the table's schema file; `predict` applies the trained pipeline to new
-rows; `search` queues random-search experiments, `best` ranks them on a validation metric, and
+rows; `search` queues random-search experiments (or, with `--sampler tpe|random`, runs an Optuna
+study of them), `best` ranks them on a validation metric, and
 `compare` writes reports/compare.md against another revision.
 
 Params are loaded and validated once here; a bad param or bad data ends the command with a
@@ -90,11 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", required=True, help="table to predict (.csv or .parquet)")
     predict.add_argument("--output", required=True, help="CSV to write, one row per input row")
     predict.add_argument("--id-column", help="input column to copy into the output")
-    search = commands.add_parser("search", help="queue seeded random-search DVC experiments")
-    search.add_argument("--trials", type=int, required=True, help="experiments to queue")
+    search = commands.add_parser("search", help="random or Optuna search as DVC experiments")
+    search.add_argument("--trials", type=int, required=True, help="trials (in all, resumed too)")
     search.add_argument("--space", default="search.yaml", help="space file (search.yaml)")
-    search.add_argument("--jobs", type=int, default=1, help="with --run: parallel workers")
-    search.add_argument("--run", action="store_true", help="start the queue and wait for it")
+    search.add_argument("--sampler", help="tpe | random: run an Optuna study (ask/tell)")
+    search.add_argument("--jobs", type=int, default=1, help="trials in flight (queue workers)")
+    search.add_argument("--metric", help="with --sampler: val.<name> to optimize (default: best's)")
+    search.add_argument("--run", action="store_true", help="no --sampler: start the queue, wait")
     best = commands.add_parser("best", help="rank experiments by a validation metric")
     best.add_argument("--metric", help="val.<name> or cv.val.<name>.mean (default: headline)")
     best.add_argument("--apply", action="store_true", help="apply the winner to the workspace")
@@ -112,6 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "search":
             from pathlib import Path
 
+            if args.metric is not None and args.sampler is None:
+                raise PipelineError("search --metric: only with --sampler tpe|random")
+            if args.sampler is not None:
+                from pipeline.study import search_study
+
+                search_study(
+                    args.sampler, args.trials, Path(args.space), args.jobs, args.metric,
+                    Path(args.params),
+                )  # fmt: skip
+                return 0
             from pipeline.experiments import search
 
             search(args.trials, Path(args.space), args.jobs, args.run, Path(args.params))

@@ -1,9 +1,10 @@
 """Experiments: `search` queues seeded random trials as DVC experiments; `best` ranks them.
 
-`search` reads a space file (search.yaml): per params key a log-uniform, uniform or choice
-distribution. Keys and every value a trial draws are checked against the typed params before
-anything is queued; each trial becomes `dvc exp run --queue -S key=value ...`, and `--run`
-starts the queue and waits, printing progress.
+`search` reads a space file (search.yaml): per params key a log-uniform, uniform, integer or
+choice distribution. Keys and every value a trial draws are checked against the typed params
+before anything is queued; each trial becomes `dvc exp run --queue -S key=value ...`, and `--run`
+starts the queue and waits, printing progress. `search --sampler tpe|random` runs an Optuna study
+over the same space instead (pipeline/study.py).
 
 `best` ranks the experiments of the current commit (`dvc exp show --json`) by a validation
 metric, never a test metric, and with `--apply` applies the winner (`dvc exp apply`); its test
@@ -33,7 +34,8 @@ from pipeline.errors import PipelineError
 from pipeline.task import lower_is_better
 
 SPACE_FILE = Path("search.yaml")
-KINDS = ("log_uniform", "uniform", "choice")
+KINDS = ("log_uniform", "uniform", "int_uniform", "int_log_uniform", "choice")
+INT_KINDS = ("int_uniform", "int_log_uniform")
 
 
 def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -53,7 +55,7 @@ def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 @dataclass(frozen=True)
 class Dimension:
     key: str  # params key, e.g. train.lr
-    kind: str  # log_uniform | uniform | choice
+    kind: str  # one of KINDS
     values: tuple[Any, ...]  # (low, high) or the choices
 
 
@@ -94,12 +96,15 @@ def parse_space(raw: Any, base: dict[str, Any], where: str = str(SPACE_FILE)) ->
                 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
                 and values[0] < values[1]
             )
+            if ok and kind in INT_KINDS:
+                ok = all(isinstance(v, int) for v in values)
             if not ok:
+                what = "integers" if kind in INT_KINDS else "numbers"
                 raise PipelineError(
-                    f"{where}: space.{key}.{kind}: expected [low, high] numbers with low < high, "
+                    f"{where}: space.{key}.{kind}: expected [low, high] {what} with low < high, "
                     f"got {values!r}"
                 )
-            if kind == "log_uniform" and values[0] <= 0:
+            if kind in ("log_uniform", "int_log_uniform") and values[0] <= 0:
                 raise PipelineError(f"{where}: space.{key}.log_uniform: low must be > 0")
         dim = Dimension(str(key), kind, tuple(values))
         for value in dim.values:  # the bounds / every choice must be a valid param value
@@ -139,6 +144,13 @@ def sample(dims: list[Dimension], trials: int, seed: int) -> list[dict[str, Any]
         for dim in dims:
             if dim.kind == "choice":
                 trial[dim.key] = dim.values[int(rng.integers(len(dim.values)))]
+            elif dim.kind in INT_KINDS:
+                low, high = dim.values
+                if dim.kind == "int_uniform":
+                    trial[dim.key] = int(rng.integers(low, high + 1))
+                else:  # uniform in log space over [low, high + 1), floored
+                    value = math.exp(rng.uniform(math.log(low), math.log(high + 1)))
+                    trial[dim.key] = min(max(math.floor(value), low), high)
             else:
                 low, high = dim.values
                 if dim.kind == "log_uniform":
@@ -197,16 +209,23 @@ def queue_status(names: list[str]) -> dict[str, str]:
     return status
 
 
-def search(
-    trials: int, space: Path, jobs: int, run: bool, params_file: Path = PARAMS_FILE
-) -> list[str]:
-    """Queue `trials` random trials; with `run`, run the queue and wait. Returns their names."""
+def load_search(
+    trials: int, jobs: int, space: Path, params_file: Path
+) -> tuple[list[Dimension], int, dict[str, Any]]:
+    """search's counts checked, then the space's dimensions, its seed and params.yaml."""
     if trials < 1:
         raise PipelineError(f"search --trials: expected an int >= 1, got {trials}")
     if jobs < 1:
         raise PipelineError(f"search --jobs: expected an int >= 1, got {jobs}")
     dims, seed = load_space(space, params_file)
-    base = yaml.safe_load(params_file.read_text()) or {}
+    return dims, seed, yaml.safe_load(params_file.read_text()) or {}
+
+
+def search(
+    trials: int, space: Path, jobs: int, run: bool, params_file: Path = PARAMS_FILE
+) -> list[str]:
+    """Queue `trials` random trials; with `run`, run the queue and wait. Returns their names."""
+    dims, seed, base = load_search(trials, jobs, space, params_file)
     draws = sample(dims, trials, seed)
     for i, trial in enumerate(draws, 1):
         check_trial(trial, base, f"{space}: trial {i}")
@@ -254,6 +273,7 @@ class Experiment:
     rev: str
     params: dict[str, Any]
     metrics: dict[str, Any]
+    created: str = ""  # dvc's timestamp of the experiment, for ordering
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -275,21 +295,34 @@ def _record(name: str, data: dict[str, Any]) -> Experiment:
     for path, content in (data.get("metrics") or {}).items():
         prefix = "cv" if Path(path).name == io.CV_REPORT.name else ""
         metrics.update(flatten((content or {}).get("data") or {}, prefix))
-    return Experiment(name, data.get("rev", ""), params, metrics)
+    return Experiment(name, data.get("rev", ""), params, metrics, data.get("timestamp") or "")
 
 
-def experiments_from_show(show: list[dict[str, Any]]) -> list[Experiment]:
-    """The experiments (not the workspace or baseline commits) in `dvc exp show --json`."""
+def experiment_states(show: list[dict[str, Any]]) -> list[tuple[str, Experiment]]:
+    """(state, experiment) for each experiment (not the workspace or baseline commits) in
+    `dvc exp show --json`; state: queued, running, failed (also one with an error) or success."""
     found = []
     for baseline in show:
         for exp in baseline.get("experiments") or []:
-            state = (exp.get("executor") or {}).get("state")
+            state = (exp.get("executor") or {}).get("state") or "success"
             tip = (exp.get("revs") or [{}])[0]
-            if state in ("queued", "running", "failed") or tip.get("error"):
-                continue
+            if tip.get("error"):
+                state = "failed"
             name = exp.get("name") or tip.get("name") or tip.get("rev", "")[:7]
-            found.append(_record(name, tip.get("data") or {}))
+            found.append((state, _record(name, tip.get("data") or {})))
     return found
+
+
+def baselines_from_show(show: list[dict[str, Any]]) -> list[Experiment]:
+    """The commits' own records in `dvc exp show --json` (their metrics tell the task)."""
+    return [_record(b.get("rev", ""), b.get("data") or {}) for b in show if b.get("data")]
+
+
+def experiments_from_show(show: list[dict[str, Any]]) -> list[Experiment]:
+    """The finished experiments (not the workspace or baseline commits) in `dvc exp show`."""
+    return [
+        e for state, e in experiment_states(show) if state not in ("queued", "running", "failed")
+    ]
 
 
 def check_metric(metric: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -158,3 +159,57 @@ def test_cv_stage_writes_mean_and_std(tiny: Project):
         assert set(report["val"][name]) == {"mean", "std"}
     shown = tiny.dvc("metrics", "show", "--json").output
     assert "val.accuracy.mean" in shown or '"mean"' in shown
+
+
+def test_tpe_study_resumes_after_an_interruption_and_best_ranks_it(tiny: Project):
+    """`search --sampler tpe --trials 2 --jobs 1`, interrupted once its first trial is queued,
+    then run again: the study waits for that trial (found in DVC), tells it, runs the second."""
+    tiny.git("checkout", "--", ".")  # earlier tests' workspace runs
+    tiny.dvc("checkout", "--force")
+    tiny.commit("a fresh baseline for the study")
+    space = {
+        "seed": 3,
+        "space": {
+            "train.lr": {"log_uniform": [0.001, 0.05]},
+            "model.dropout": {"uniform": [0.0, 0.3]},
+        },
+    }
+    (tiny.path / "study.yaml").write_text(yaml.safe_dump(space))
+    args = ["search", "--sampler", "tpe", "--trials", "2", "--jobs", "1", "--space", "study.yaml"]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=tiny.path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    lines = []
+    for line in first.stdout:  # type: ignore[union-attr]
+        lines.append(line)
+        if "trial 1/2 study-tpe-1:" in line:
+            first.send_signal(signal.SIGINT)
+            break
+    lines.append(first.communicate(timeout=60)[0])
+    told = "".join(lines)
+    assert first.returncode == 1 and "interrupted" in told, told
+
+    second = pipeline(tiny, *args)
+    out = second.stdout
+    assert second.returncode == 0, second.stderr + out
+    assert "resumed 0 finished trial(s) and 1 unfinished one(s)" in out, out
+    assert re.search(r"study-tpe-1 val.accuracy [\d.]+ \(best so far", out), out
+    assert re.findall(r"trial \d/2 (\S+):", out) == ["study-tpe-2"]
+    assert "search: done: 2 finished, 0 failed" in out
+    wait_for_queue(tiny)
+
+    found = experiments(tiny)
+    assert set(found) == {"study-tpe-1", "study-tpe-2"}
+    proposed = dict(re.findall(r"(study-tpe-\d): .*train.lr=([\d.e-]+)", told + out))
+    for name, params in found.items():
+        assert 0.001 <= params["train"]["lr"] <= 0.05 and 0 <= params["model"]["dropout"] <= 0.3
+        assert params["train"]["lr"] == float(proposed[name])  # DVC kept every digit
+    best = pipeline(tiny, "best")
+    assert best.returncode == 0, best.stderr
+    assert best.stdout.count("| study-tpe-") == 2

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import subprocess
 
 import pytest
 import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
 
+from pipeline import study as study_module
 from pipeline.compare import noise, verdict, verdict_lines
 from pipeline.config import PARAMS_FILE
 from pipeline.errors import PipelineError
 from pipeline.experiments import (
+    Experiment,
+    _set,
     experiments_from_show,
     load_space,
     parse_space,
@@ -18,6 +26,14 @@ from pipeline.experiments import (
     sample,
     set_args,
     table,
+)
+from pipeline.study import (
+    Past,
+    distributions,
+    run_study,
+    search_study,
+    to_optuna,
+    to_params,
 )
 
 from .conftest import ROOT
@@ -166,3 +182,228 @@ def test_verdict_lines_cover_val_and_test_headlines():
     assert lines[2].startswith("- **val.r2**: worse")
     assert lines[3].startswith("- **test.rmse**: worse")
     assert "not comparable" in lines[5]
+
+
+# ---------------------------------------------------------------- the Optuna study (fake runner)
+
+STUDY_SPACE = {
+    "seed": 5,
+    "space": {
+        "train.lr": {"log_uniform": [0.0001, 0.1]},
+        "model.dropout": {"uniform": [0.0, 0.5]},
+        "train.epochs": {"int_uniform": [5, 50]},
+        "model.hidden": {"choice": [[16], [32, 16]]},
+    },
+}
+
+
+def _score(params: dict) -> float:
+    """A made-up validation accuracy, best at lr 0.01 and no dropout."""
+    return 1.0 - (math.log10(params["train.lr"]) + 2) ** 2 / 10 - params["model.dropout"] / 5
+
+
+class FakeRunner:
+    """Runs trials instantly in memory; the oldest in flight ends first."""
+
+    def __init__(self, fail=lambda params: False):
+        self.fail = fail
+        self.submitted: list[tuple[str, dict]] = []
+        self.running: dict[str, dict] = {}
+        self.max_in_flight = 0
+
+    def submit(self, name: str, params: dict) -> None:
+        self.submitted.append((name, params))
+        self.running[name] = params
+        self.max_in_flight = max(self.max_in_flight, len(self.running))
+
+    def wait(self, names: list[str]) -> dict:
+        assert set(names) == set(self.running)
+        name = names[0]
+        params = self.running.pop(name)
+        if params is None or self.fail(params):
+            return {name: None}
+        return {name: Experiment(name, "", params, {"val.accuracy": _score(params)})}
+
+
+def _study(sampler="tpe", trials=8, jobs=1, runner=None, past=()):
+    runner = runner or FakeRunner()
+    dims = parse_space(STUDY_SPACE, BASE)
+    study = run_study(
+        dims, sampler, 5, trials, jobs, "val.accuracy", runner, past, "s", log=lambda _: None
+    )
+    return study, runner
+
+
+def test_space_becomes_optuna_distributions():
+    dims = parse_space(STUDY_SPACE, BASE)
+    dists = distributions(dims)
+    assert dists["train.lr"] == FloatDistribution(0.0001, 0.1, log=True)
+    assert dists["model.dropout"] == FloatDistribution(0.0, 0.5)
+    assert dists["train.epochs"] == IntDistribution(5, 50)
+    assert dists["model.hidden"] == CategoricalDistribution(["[16]", "[32, 16]"])
+    by_key = {d.key: d for d in dims}
+    assert to_params(dims, {"train.lr": 0.01, "model.dropout": 0.1, "train.epochs": 7,
+                            "model.hidden": "[32, 16]"})["model.hidden"] == [32, 16]  # fmt: skip
+    assert to_optuna(by_key["model.hidden"], [32, 16]) == "[32, 16]"
+    assert to_optuna(by_key["model.hidden"], [64]) is None
+    assert to_optuna(by_key["train.lr"], 0.5) is None
+    assert to_optuna(by_key["train.epochs"], 7.5) is None and to_optuna(by_key["train.epochs"], 7)
+    assert to_optuna(by_key["model.dropout"], True) is None
+
+
+def test_integer_kinds_need_integers_and_draw_integers():
+    with pytest.raises(PipelineError, match="int_uniform: expected \\[low, high\\] integers"):
+        parse_space({"space": {"train.epochs": {"int_uniform": [1.5, 9]}}}, BASE)
+    dims = parse_space({"space": {"train.epochs": {"int_log_uniform": [2, 64]}}}, BASE)
+    drawn = {t["train.epochs"] for t in sample(dims, 300, seed=0)}
+    assert all(isinstance(v, int) for v in drawn) and min(drawn) == 2 and max(drawn) == 64
+
+
+def test_ask_tell_runs_n_trials_in_the_space_reproducibly():
+    study, runner = _study("tpe", trials=8)
+    assert [name for name, _ in runner.submitted] == [f"s-{i}" for i in range(1, 9)]
+    assert len(study.trials) == 8 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    for _, params in runner.submitted:
+        assert 0.0001 <= params["train.lr"] <= 0.1 and 0.0 <= params["model.dropout"] <= 0.5
+        assert isinstance(params["train.epochs"], int) and params["model.hidden"] in (
+            [16],
+            [32, 16],
+        )
+    assert study.best_value == max(_score(p) for _, p in runner.submitted)
+    assert _study("tpe", trials=8)[1].submitted == runner.submitted
+    # TPE starts with 10 random trials: the same as the random sampler's from the same seed
+    assert _study("random", trials=8)[1].submitted == runner.submitted
+    assert _study("random", trials=12)[1].submitted != _study("tpe", trials=12)[1].submitted
+
+
+def test_tpe_learns_from_the_told_metrics():
+    """On the made-up score, TPE's trials after its 10 random start-up ones beat random's."""
+    tpe = [_score(p) for _, p in _study("tpe", trials=30)[1].submitted[10:]]
+    rnd = [_score(p) for _, p in _study("random", trials=30)[1].submitted[10:]]
+    assert sum(tpe) / len(tpe) > sum(rnd) / len(rnd) + 0.05
+
+
+def test_jobs_bounds_the_trials_in_flight():
+    study, runner = _study("random", trials=7, jobs=3)
+    assert runner.max_in_flight == 3 and len(runner.submitted) == 7 and len(study.trials) == 7
+    assert _study("random", trials=7, jobs=1)[1].max_in_flight == 1
+
+
+def test_failed_trials_are_told_as_failed_and_the_search_goes_on():
+    runner = FakeRunner(fail=lambda params: params["model.dropout"] > 0.25)
+    study, _ = _study("random", trials=10, runner=runner)
+    states = [t.state for t in study.trials]
+    assert len(states) == 10 and TrialState.FAIL in states and TrialState.COMPLETE in states
+    failed = [p for _, p in runner.submitted if p["model.dropout"] > 0.25]
+    assert states.count(TrialState.FAIL) == len(failed)
+    assert study.best_trial.params["model.dropout"] <= 0.25
+
+
+def test_a_resumed_study_proposes_what_the_uninterrupted_one_did():
+    full, runner = _study("tpe", trials=12)
+    dims = parse_space(STUDY_SPACE, BASE)
+    past = [
+        Past(name, "success", {d.key: to_optuna(d, p[d.key]) for d in dims}, _score(p))
+        for name, p in runner.submitted[:9]
+    ]
+    resumed, runner2 = _study("tpe", trials=12, past=past)
+    assert runner2.submitted == runner.submitted[9:]  # same names, same params
+    assert [t.value for t in resumed.trials] == [t.value for t in full.trials]
+
+
+def _show_exp(name: str, state: str, changes: dict, val: float | None = None) -> dict:
+    params = BASE
+    for key, value in changes.items():
+        params = _set(params, key, value)
+    metrics = {} if val is None else {"reports/metrics.json": {"data": {"val": {"accuracy": val}}}}
+    data = {"rev": name, "timestamp": f"2026-01-01T00:00:{len(name):02d}",
+            "params": {"params.yaml": {"data": params}}, "metrics": metrics}  # fmt: skip
+    return {"name": name, "executor": {"state": state},
+            "revs": [{"rev": name, "name": name, "data": data, "error": None}]}  # fmt: skip
+
+
+IN_SPACE = {"train.lr": 0.01, "model.dropout": 0.1, "train.epochs": 10, "model.hidden": [16]}
+RESUME_SHOW = [
+    {"rev": "workspace", "data": {}, "experiments": None},
+    {
+        "rev": "abc",
+        "name": "main",
+        "data": {"metrics": {"reports/metrics.json": {"data": {"val": {"accuracy": 0.5}}}}},
+        "experiments": [
+            _show_exp("done-1", "success", IN_SPACE, 0.9),
+            _show_exp("done-22", "success", {**IN_SPACE, "train.lr": 0.001}, 0.8),
+            _show_exp("broken-333", "failed", {**IN_SPACE, "model.dropout": 0.4}),
+            _show_exp("queued-4444", "queued", {**IN_SPACE, "train.epochs": 20}),
+            _show_exp("far-55555", "success", {**IN_SPACE, "train.lr": 0.5}, 0.99),
+            _show_exp("other-666666", "success", {**IN_SPACE, "split.seed": 1}, 0.99),
+        ],
+    },
+]
+
+
+@pytest.fixture
+def study_dir(tmp_path, monkeypatch):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(BASE))
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(STUDY_SPACE))
+
+    def fake_dvc(*args, check=True):
+        assert args == ("exp", "show", "--json")
+        return subprocess.CompletedProcess(args, 0, json.dumps(RESUME_SHOW), "")
+
+    monkeypatch.setattr(study_module, "dvc", fake_dvc)
+    return tmp_path
+
+
+def test_resume_adds_this_commits_experiments_in_the_space(study_dir, capsys):
+    runner = FakeRunner()
+    runner.running["queued-4444"] = {**IN_SPACE, "train.epochs": 20}  # still in DVC's queue
+    study = search_study(
+        "tpe", 6, study_dir / "space.yaml", 1, None, study_dir / "params.yaml", runner
+    )
+    out = capsys.readouterr().out
+    assert "far-55555: train.lr lies outside the space" in out
+    assert "other-666666: split.seed differs from params.yaml" in out
+    assert "resumed 3 finished trial(s) and 1 unfinished one(s)" in out
+    # 6 in all: 2 done + 1 failed + the queued one (waited for) + 2 new
+    assert [n for n, _ in runner.submitted] == ["space-tpe-5", "space-tpe-6"]
+    assert len(study.trials) == 6
+    by_name = {t.user_attrs.get("experiment"): t for t in study.trials}
+    assert by_name["done-1"].value == 0.9 and by_name["broken-333"].state == TrialState.FAIL
+    assert by_name["queued-4444"].params["train.epochs"] == 20
+    assert by_name["queued-4444"].value == _score({**IN_SPACE, "train.epochs": 20})
+    assert "search: done: 5 finished, 1 failed" in out
+
+
+def test_resume_with_enough_trials_runs_nothing(study_dir):
+    runner = FakeRunner()
+    runner.running["queued-4444"] = {**IN_SPACE, "train.epochs": 20}
+    study = search_study(
+        "random", 3, study_dir / "space.yaml", 2, None, study_dir / "params.yaml", runner
+    )
+    assert runner.submitted == [] and len(study.trials) == 3  # the queued one is not waited for
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("grid", 3, 1, None), "search --sampler: 'grid' is not one of tpe, random"),
+        (("tpe", 0, 1, None), "search --trials: expected an int >= 1, got 0"),
+        (("tpe", 3, 0, None), "search --jobs: expected an int >= 1, got 0"),
+        (("tpe", 3, 1, "test.accuracy"), "is a test metric"),
+    ],
+)
+def test_bad_study_args_are_refused(study_dir, args, message):
+    sampler, trials, jobs, metric = args
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        search_study(
+            sampler, trials, study_dir / "space.yaml", jobs, metric, study_dir / "params.yaml",
+            FakeRunner(),
+        )  # fmt: skip
+
+
+def test_a_space_key_that_is_not_a_param_is_refused(study_dir):
+    (study_dir / "space.yaml").write_text(
+        yaml.safe_dump({"space": {"train.rate": {"uniform": [0, 1]}}})
+    )
+    with pytest.raises(PipelineError, match=r"space\.train\.rate: not a param"):
+        search_study("tpe", 3, study_dir / "space.yaml", 1, None, study_dir / "params.yaml")
