@@ -136,15 +136,19 @@ class SplitParams(Section):
         return {"train": self.train, "val": self.val, "test": self.test}
 
 
+# A number > 0, or null to switch the option off (scale.clip, train.clip_grad_norm).
+PositiveOrOff = Annotated[
+    Annotated[float, Field(gt=0)] | None, Field(description="a number > 0, or null (off)")
+]
+
+
 class ScaleParams(Section):
     method: Literal["standard", "minmax", "robust", "quantile", "none"] = "standard"
     # quantile: quantiles stored per column (capped by the sampled rows), fitted exactly on a
     # seeded sample of at most sample_rows train rows (pipeline/preprocess.py).
     quantiles: Annotated[int, Field(ge=2)] = 1000
     sample_rows: Annotated[int, Field(ge=2)] = 100_000
-    clip: Annotated[
-        Annotated[float, Field(gt=0)] | None, Field(description="a number > 0, or null (off)")
-    ] = None
+    clip: PositiveOrOff = None
     clip_mode: Literal["smooth", "hard"] = "smooth"
 
 
@@ -213,9 +217,7 @@ class TrainParams(Section):
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     l1: Annotated[float, Field(ge=0)] = 0.0
-    clip_grad_norm: Annotated[
-        Annotated[float, Field(gt=0)] | None, Field(description="a number > 0, or null (off)")
-    ] = None
+    clip_grad_norm: PositiveOrOff = None
     class_weights: Literal["none", "balanced"] = "none"
     scheduler: SchedulerParams = SchedulerParams()
     early_stopping: bool = True
