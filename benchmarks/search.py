@@ -5,7 +5,7 @@ project with only `data.path`, `data.target`, `data.task` (and any `--set key=va
 `dvc repro` builds the baseline (its HistGradientBoosting baseline is the bar), then each sampler
 runs its study of `--trials` trials on its own empty commit (so neither resumes from the other),
 ranked on the validation metric of quality.py (val.accuracy, val.r2). Both samplers share the
-space file's seed, so TPE's 10 random start-up trials are the random sampler's first 10.
+space file's seed, so TPE's 5 random start-up trials are the random sampler's first 5.
 
     python benchmarks/search.py --tables chile --trials 4
     python benchmarks/search.py --trials 20 --jobs 2          # the goal, all tables
@@ -32,6 +32,7 @@ import quality  # the suite, its loading and the project copy
 
 ROOT = quality.ROOT
 sys.path.insert(0, str(ROOT))
+from pipeline import study as study_module  # noqa: E402
 from pipeline.experiments import experiments_from_show, rank  # noqa: E402
 
 SAMPLERS = ("tpe", "random")
@@ -139,7 +140,12 @@ def main() -> None:
             f"{tpe['seconds'] / 60:.1f}, {rnd['seconds'] / 60:.1f} |",
             flush=True,
         )
-    note = " (trials <= 10: TPE is still in its random start-up)" if args.trials <= 10 else ""
+    startup = study_module.TPE_STARTUP_TRIALS
+    note = (
+        f" (trials <= {startup}: TPE is still in its random start-up)"
+        if args.trials <= startup
+        else ""
+    )
     print(f"tables={len(chosen)} tpe_better={better} winner_beats_hgb={beats_hgb}{note}")
 
 

@@ -49,6 +49,21 @@ def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+def exp_show(tries: int = 5) -> list[dict]:
+    """`dvc exp show --json`, parsed. It reads the temporary directories of running queued
+    experiments, and fails ("directory ... does not exist") when one is created or removed
+    under it; that race is retried after a second, any other failure is raised at once."""
+    for attempt in range(tries):
+        proc = dvc("exp", "show", "--json", check=False)
+        if proc.returncode == 0:
+            return json.loads(proc.stdout or "[]")
+        racing = "does not exist" in proc.stderr and "/tmp/exps/" in proc.stderr
+        if not racing or attempt == tries - 1:
+            break
+        time.sleep(1)
+    raise PipelineError(f"`dvc exp show --json` failed:\n{(proc.stderr or proc.stdout).strip()}")
+
+
 # ---------------------------------------------------------------- the space and its draws
 
 
@@ -366,7 +381,7 @@ def table(ranked: list[Experiment], metric: str) -> str:
 
 
 def best(metric: str | None, apply: bool) -> Experiment:
-    show = json.loads(dvc("exp", "show", "--json").stdout or "[]")
+    show = exp_show()
     experiments = experiments_from_show(show)
     metric = metric or default_metric(experiments)
     ranked = rank(experiments, metric)
