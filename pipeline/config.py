@@ -159,11 +159,11 @@ class EncodeParams(Section):
 
 
 class ModelParams(Section):
-    hidden: list[Annotated[int, Field(ge=1)]] = [32, 16]
+    hidden: list[Annotated[int, Field(ge=1)]] = [128, 128]
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid"] = "relu"
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     normalization: Literal["none", "batch", "layer"] = "none"
-    ensemble: Annotated[int, Field(ge=1)] = 1
+    ensemble: Annotated[int, Field(ge=1)] = 4
     ensemble_kind: Literal["mini", "batch"] = "mini"
     # Numeric feature embeddings (Gorishniy et al. 2022; pipeline/embeddings.py): periodic =
     # P-L, plr = P-L-ReLU; defaults follow the authors' package rtdl_num_embeddings.
@@ -211,18 +211,18 @@ class TrainParams(Section):
     batch_size: Annotated[
         Annotated[int, Field(ge=1)] | Literal["full"],
         Field(description="an integer >= 1, or full (the whole train split)"),
-    ] = 32
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    lr: Annotated[float, Field(gt=0)] = 0.01
+    ] = 256
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adamw"
+    lr: Annotated[float, Field(gt=0)] = 0.001
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0001
     l1: Annotated[float, Field(ge=0)] = 0.0
     clip_grad_norm: PositiveOrOff = None
     class_weights: Literal["none", "balanced"] = "none"
     scheduler: SchedulerParams = SchedulerParams()
     early_stopping: bool = True
     monitor: Monitor = "val_loss"
-    patience: Annotated[int, Field(ge=1)] = 20
+    patience: Annotated[int, Field(ge=1)] = 16
     min_delta: Annotated[float, Field(ge=0)] = 0.0
     restarts: Annotated[int, Field(ge=1)] = 1
     device: Annotated[
