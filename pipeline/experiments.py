@@ -49,18 +49,20 @@ def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def exp_show(tries: int = 5) -> list[dict]:
-    """`dvc exp show --json`, parsed. It reads the temporary directories of running queued
-    experiments, and fails ("directory ... does not exist") when one is created or removed
-    under it; that race is retried after a second, any other failure is raised at once."""
+def exp_show(tries: int = 10) -> list[dict]:
+    """`dvc exp show --json`, parsed. It reads the files of running queued experiments under
+    .dvc/tmp/exps and fails ("does not exist", "No such file or directory") when one is created
+    or removed under it; that race is retried for up to half a minute, any other failure is
+    raised at once."""
     for attempt in range(tries):
         proc = dvc("exp", "show", "--json", check=False)
         if proc.returncode == 0:
             return json.loads(proc.stdout or "[]")
-        racing = "does not exist" in proc.stderr and "/tmp/exps/" in proc.stderr
+        gone = "does not exist" in proc.stderr or "No such file or directory" in proc.stderr
+        racing = gone and "/tmp/exps/" in proc.stderr
         if not racing or attempt == tries - 1:
             break
-        time.sleep(1)
+        time.sleep(3)  # a queued experiment's start-up can keep it racing for seconds
     raise PipelineError(f"`dvc exp show --json` failed:\n{(proc.stderr or proc.stdout).strip()}")
 
 

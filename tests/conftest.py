@@ -15,8 +15,29 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline.config import Params, parse_params
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's bin: dvc and python for stage commands
+
+# Tests of the pipeline's mechanics train small nets in seconds: one [32, 16] MLP, Adam at lr 0.01
+# on batches of 32 (the course's settings). The shipped defaults (params.yaml, chosen for tables
+# of thousands of rows) are what the end-to-end tests run and benchmarks/quality.py measures.
+SMALL_MODEL = {"hidden": [32, 16], "ensemble": 1}
+SMALL_TRAIN = {"batch_size": 32, "optimizer": "adam", "lr": 0.01, "weight_decay": 0.0}
+
+
+def small(sections: dict | None = None) -> dict:
+    """Params sections over the small-net settings (what `sections` sets wins)."""
+    sections = dict(sections or {})
+    sections["model"] = {**SMALL_MODEL, **sections.get("model", {})}
+    sections["train"] = {**SMALL_TRAIN, **sections.get("train", {})}
+    return sections
+
+
+def small_params(sections: dict | None = None) -> Params:
+    """Typed params of `sections` over the small-net settings."""
+    return parse_params(small(sections))
 
 
 def penguins() -> pd.DataFrame:

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = _copy_project(tmp_path_factory.mktemp("experiments"))
-    project.set_params(
-        train={"epochs": 5, "progress": False},
+    project.set_params(  # a small net and the old lr/batch: 5 epochs must learn penguins
+        model={"hidden": [32, 16], "ensemble": 1},
+        train={"epochs": 5, "progress": False, "lr": 0.01, "batch_size": 32},
         evaluate={
             "dpi": 50,
             "baselines": {"majority": False, "linear": False, "hist_gradient_boosting": False},

@@ -27,7 +27,7 @@ from pipeline.schema import load_schema
 from pipeline.sizing import mlp_parameter_count
 from pipeline.validate import validate_table
 
-from .conftest import ROOT, binary_table
+from .conftest import ROOT, SMALL_MODEL, binary_table, small
 from .test_train_stage import FAST, penguins_encoded
 
 # 7 inputs: numeric at 0, 2, 3; ordinal codes at 1 (3 categories) and 5 (2); 4 and 6 one-hot
@@ -49,7 +49,7 @@ def inputs(n: int = 6, seed: int = 0) -> torch.Tensor:
 
 def model(seed: int = 0, **options) -> MLP:
     torch.manual_seed(seed)
-    return MLP.from_params(ModelParams(hidden=[8], **options), 7, 3, LAYOUT)
+    return MLP.from_params(ModelParams(hidden=[8], ensemble=1, **options), 7, 3, LAYOUT)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_embeddings_touch_only_the_columns_they_embed():
 
 def test_off_options_keep_todays_spec_and_weights():
     layout = FeatureLayout(numeric=[0, 1], ordinal=[(2, 4)], onehot=[])
-    params = ModelParams()
+    params = ModelParams(**SMALL_MODEL)
     torch.manual_seed(3)
     with_layout = MLP.from_params(params, 3, 2, layout)
     torch.manual_seed(3)
@@ -184,7 +184,7 @@ def test_bad_values_are_rejected_naming_the_key(model_params, key):
 
 
 def test_validate_counts_the_embeddings_train_builds():
-    params = parse_params(PLR_ORDINAL)
+    params = parse_params(small(PLR_ORDINAL))
     schema, _ = load_schema(ROOT / "data/raw/penguins.csv")
     clean, result = validate_table(io.read_raw(ROOT / "data/raw/penguins.csv"), schema, params)
     assert clean is not None

@@ -18,6 +18,7 @@ from pipeline.predict import run_predict
 from pipeline.sizing import mlp_parameter_count
 from pipeline.train import batch_loss, fit, make_loss
 
+from .conftest import small, small_params
 from .test_predict import read_output
 from .test_train import blobs, quick
 from .test_train_stage import outputs, penguins_encoded
@@ -153,7 +154,7 @@ ENSEMBLE = {"ensemble": 4, "ensemble_kind": "batch"}
 def test_saved_ensemble_rebuilds_from_its_card_and_predicts(tmp_path, monkeypatch):
     root = penguins_encoded(tmp_path, monkeypatch)
     settings = {"model": ENSEMBLE, "train": FAST}
-    train.run(parse_params(settings))
+    train.run(small_params(settings))
     first = outputs(root)
     card = io.read_json(io.MODEL_CARD)
     assert card["architecture"]["ensemble"] == 4 and card["architecture"]["task"] == "multiclass"
@@ -174,7 +175,7 @@ def test_saved_ensemble_rebuilds_from_its_card_and_predicts(tmp_path, monkeypatc
     got = written.loc[test.index, [f"proba_{c}" for c in card["classes"]]].to_numpy(float)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 
-    train.run(parse_params(settings))
+    train.run(small_params(settings))
     assert outputs(root) == first  # same params and data: the same bytes
 
 
@@ -183,9 +184,11 @@ def test_two_processes_and_a_streamed_table_train_an_ensemble(tmp_path, monkeypa
 
     root = penguins_encoded(tmp_path, monkeypatch)
     streamed = {"model": ENSEMBLE, "train": {**FAST, "data": "stream", "shuffle_rows": 40}}
-    train.run(parse_params(streamed))
+    train.run(small_params(streamed))
     assert accuracy_on_test(root) >= 0.9
-    settings = {"model": {**ENSEMBLE, "ensemble_kind": "mini"}, "train": {**FAST, "processes": 2}}
+    settings = small(
+        {"model": {**ENSEMBLE, "ensemble_kind": "mini"}, "train": {**FAST, "processes": 2}}
+    )
     (root / "params.yaml").write_text(yaml.safe_dump(settings))
     proc = start(root)
     out, err = proc.communicate(timeout=300)

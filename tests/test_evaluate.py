@@ -173,6 +173,6 @@ def test_plots_by_task_are_real_pngs(tmp_path, task, card, y, pred, pngs):
 def test_report_lists_only_params_that_differ_from_defaults():
     params = parse_params({"train": {"lr": 0.005, "scheduler": {"name": "cosine"}}})
     assert changed_params(params) == {
-        "train.lr": (0.01, 0.005),
+        "train.lr": (0.001, 0.005),
         "train.scheduler.name": ("none", "cosine"),
     }

@@ -19,6 +19,7 @@ from pipeline.errors import PipelineError
 from pipeline.experiments import (
     Experiment,
     _set,
+    exp_show,
     experiments_from_show,
     load_space,
     parse_space,
@@ -354,7 +355,26 @@ def study_dir(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(args, 0, json.dumps(RESUME_SHOW), "")
 
     monkeypatch.setattr(study_module, "dvc", fake_dvc)
+    monkeypatch.setattr("pipeline.experiments.dvc", fake_dvc)  # exp_show's
     return tmp_path
+
+
+def test_exp_show_retries_dvcs_race_with_a_starting_experiment_only(monkeypatch):
+    race = "ERROR: failed to show experiments - directory '/p/.dvc/tmp/exps/x/.dvc' does not exist"
+    gone = "ERROR: unexpected error - [Errno 2] No such file or directory: '/p/.dvc/tmp/exps/r.run'"
+    answers = [(1, race), (1, gone), (0, "[]")]
+
+    def fake_dvc(*args, check=True):
+        code, text = answers.pop(0)
+        return subprocess.CompletedProcess(args, code, text if code == 0 else "", text)
+
+    monkeypatch.setattr("pipeline.experiments.dvc", fake_dvc)
+    monkeypatch.setattr("pipeline.experiments.time.sleep", lambda s: None)
+    assert exp_show() == [] and answers == []
+    answers[:] = [(1, "ERROR: not a git repository"), (0, "[]")]
+    with pytest.raises(PipelineError, match="not a git repository"):
+        exp_show()
+    assert answers == [(0, "[]")]  # no retry for anything else
 
 
 def test_resume_adds_this_commits_experiments_in_the_space(study_dir, capsys):

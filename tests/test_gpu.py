@@ -7,6 +7,7 @@ import torch
 from pipeline import train
 from pipeline.config import parse_params
 
+from .conftest import small
 from .test_train_stage import FAST, encoded, kill_then_resume, outputs  # noqa: F401
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -36,7 +37,7 @@ CUDA_OPTIONS = {
 def cuda_params(option: dict) -> object:
     sections = {k: dict(v) for k, v in option.items()}
     sections["train"] = {**FAST, "epochs": 12, "device": "cuda", **sections.get("train", {})}
-    return parse_params(sections)
+    return parse_params(small(sections))
 
 
 @needs_cuda
@@ -64,9 +65,9 @@ def test_killed_cuda_run_resumes_to_byte_identical_outputs(encoded, monkeypatch)
 
 
 def test_precision_on_the_cpu_warns_and_trains_in_fp32(encoded, capsys):  # noqa: F811
-    train.run(parse_params({"train": {**FAST, "epochs": 5}}))
+    train.run(parse_params(small({"train": {**FAST, "epochs": 5}})))
     fp32 = outputs(encoded)
-    train.run(parse_params({"train": {**FAST, "epochs": 5, "precision": "bf16"}}))
+    train.run(parse_params(small({"train": {**FAST, "epochs": 5, "precision": "bf16"}})))
     assert "train.precision 'bf16' applies on CUDA only" in capsys.readouterr().err
     assert outputs(encoded) == fp32
 
@@ -82,7 +83,7 @@ def test_an_op_without_a_deterministic_kernel_is_named(encoded, monkeypatch):  #
 
     monkeypatch.setattr(train, "fit", refuses)
     with pytest.raises(train.PipelineError, match="index_add_cuda_ has no deterministic"):
-        train.run(parse_params({"train": FAST}))
+        train.run(parse_params(small({"train": FAST})))
     assert not train.io.MODEL_WEIGHTS.exists()
 
 

@@ -235,10 +235,14 @@ def test_relative_path_may_not_leave_the_project_but_an_absolute_one_may(tmp_pat
 
 
 def test_train_warns_about_settings_that_do_nothing():
-    quiet = TrainParams()
+    quiet = TrainParams(optimizer="adam")
     assert quiet.warnings() == []
     loud = TrainParams(
-        epochs=10, patience=10, momentum=0.5, scheduler=SchedulerParams(name="step", factor=0.3)
+        epochs=10,
+        patience=10,
+        optimizer="adam",
+        momentum=0.5,
+        scheduler=SchedulerParams(name="step", factor=0.3),
     )
     text = "\n".join(loud.warnings())
     assert "train.patience (10) >= train.epochs (10)" in text
@@ -297,7 +301,10 @@ def test_planted_pickle_as_model_weights_is_refused(tmp_path, monkeypatch, capsy
 
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "pwned"
-    card = {"architecture": MLP.from_params(ModelParams(), 4, 3).spec, "weights": "model.pt"}
+    card = {
+        "architecture": MLP.from_params(ModelParams(ensemble=1), 4, 3).spec,
+        "weights": "model.pt",
+    }
     io.MODEL_CARD.parent.mkdir(parents=True)
     (io.MODEL_CARD.parent / "model.pt").write_bytes(pickle.dumps(Planted(marker)))
     with pytest.raises(PipelineError, match="is not a safetensors file"):

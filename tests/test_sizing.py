@@ -4,14 +4,13 @@ import pandas as pd
 import pytest
 
 from pipeline import io
-from pipeline.config import parse_params
 from pipeline.model import MLP, count_parameters, output_size
 from pipeline.preprocess import Preprocessor, numeric_features
 from pipeline.schema import load_schema
 from pipeline.sizing import encoded_width, mlp_parameter_count, output_width
 from pipeline.validate import validate_table
 
-from .conftest import ROOT, binary_table, regression_table
+from .conftest import ROOT, binary_table, regression_table, small_params
 
 
 @pytest.mark.parametrize("normalization", ["none", "batch", "layer"])
@@ -46,7 +45,7 @@ def test_encoded_width_matches_the_encoder(table, target, task):
 
 
 def test_validate_reports_the_parameter_count_train_will_build():
-    params = parse_params({})
+    params = small_params()
     schema, _ = load_schema(ROOT / "data/raw/penguins.csv")
     clean, result = validate_table(io.read_raw(ROOT / "data/raw/penguins.csv"), schema, params)
     assert clean is not None

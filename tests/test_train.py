@@ -22,6 +22,8 @@ from pipeline.train import (
     train_model,
 )
 
+from .conftest import SMALL_TRAIN
+
 
 def blobs(task: str, n: int = 200, seed: int = 0) -> tuple[Tensors, Tensors]:
     """Separable groups (or a linear target) in 4 features, split 150/50."""
@@ -39,12 +41,19 @@ def blobs(task: str, n: int = 200, seed: int = 0) -> tuple[Tensors, Tensors]:
 def build(task: str, seed: int = 0, **model) -> MLP:
     torch.manual_seed(seed)
     return MLP.from_params(
-        ModelParams(**{"hidden": [16], "dropout": 0.0, **model}), 4, output_size(task, 3)
+        ModelParams(**{"hidden": [16], "dropout": 0.0, "ensemble": 1, **model}),
+        4,
+        output_size(task, 3),
     )
 
 
 def quick(**overrides) -> TrainParams:
-    return TrainParams(**{"epochs": 15, "early_stopping": False, **overrides})
+    return TrainParams(**{**SMALL_TRAIN, "epochs": 15, "early_stopping": False, **overrides})
+
+
+def small_train(**settings) -> TrainParams:
+    """TrainParams over the small-net settings (SMALL_TRAIN), `settings` winning."""
+    return TrainParams(**{**SMALL_TRAIN, **settings})
 
 
 def first_and_last_loss(task: str = "multiclass", model: dict | None = None, **train) -> tuple:
@@ -117,7 +126,7 @@ def test_epoch_loss_is_the_mean_over_samples():
 def test_fit_learns_each_task(task):
     train, val = blobs(task)
     model = build(task)
-    result = fit(model, train, val, task, TrainParams(epochs=150, lr=0.02, patience=30), seed=0)
+    result = fit(model, train, val, task, small_train(epochs=150, lr=0.02, patience=30), seed=0)
     model.load_state_dict(result.state)
     metrics = evaluate_epoch(model, val, make_loss(task), task)
     if task == "regression":
@@ -217,7 +226,7 @@ def test_balanced_class_weights():
 def test_early_stopping_restores_the_best_epoch():
     train, val = blobs("multiclass")
     model = build("multiclass", hidden=[64, 64])
-    params = TrainParams(epochs=300, lr=0.05, patience=5)
+    params = small_train(epochs=300, lr=0.05, patience=5)
     result = fit(model, train, val, "multiclass", params, seed=0)
     assert result.stop_reason.startswith("early stopping") and len(result.history) < 300
     assert len(result.history) == result.best_epoch + params.patience
@@ -240,7 +249,7 @@ def test_without_early_stopping_all_epochs_run_and_the_last_is_kept():
 
 def test_accuracy_monitor_picks_the_highest_accuracy_epoch():
     tr, va = blobs("multiclass")
-    params = TrainParams(epochs=60, lr=0.05, patience=10, monitor="val_accuracy")
+    params = small_train(epochs=60, lr=0.05, patience=10, monitor="val_accuracy")
     result = fit(build("multiclass"), tr, va, "multiclass", params, seed=0)
     accuracies = [h["val_accuracy"] for h in result.history]
     assert result.best_value == max(accuracies)
@@ -249,7 +258,7 @@ def test_accuracy_monitor_picks_the_highest_accuracy_epoch():
 
 def test_restarts_train_independent_models_and_keep_the_best():
     tr, va = blobs("multiclass")
-    params = TrainParams(epochs=30, lr=0.05, patience=5, restarts=3)
+    params = small_train(epochs=30, lr=0.05, patience=5, restarts=3)
     result = train_model(lambda: build("multiclass", seed=99), tr, va, "multiclass", params, 7)
     assert [r.seed for r in result.runs] == [7, derive_seed(7, 1), derive_seed(7, 2)]
     assert len({r.best_value for r in result.runs}) == 3  # different inits, different results
@@ -260,7 +269,7 @@ def test_nan_loss_is_caught_with_epoch_and_fix():
     train, val = blobs("regression")
     train.y[:] = 1e30
     with pytest.raises(PipelineError, match=r"at epoch 1 .*Lower train\.lr"):
-        fit(build("regression"), train, val, "regression", TrainParams(epochs=5), seed=0)
+        fit(build("regression"), train, val, "regression", small_train(epochs=5), seed=0)
 
 
 # --- resume ---------------------------------------------------------------------------------
@@ -272,7 +281,7 @@ class Killed(Exception):
 
 def test_resume_after_a_kill_gives_identical_weights(tmp_path):
     tr, va = blobs("multiclass")
-    params = TrainParams(
+    params = small_train(
         epochs=25,
         lr=0.05,
         patience=8,

@@ -25,7 +25,7 @@ from pipeline.__main__ import main
 from pipeline.config import parse_params
 from pipeline.distributed import LAUNCHER_ENV, World
 
-from .conftest import BIN, ROOT
+from .conftest import BIN, ROOT, small
 
 # Tiny on purpose: every process imports torch (~2 s on 2 cores), the epochs are the cheap part.
 TRAIN = {"epochs": 12, "patience": 5, "progress": False, "processes": 2}
@@ -60,7 +60,7 @@ def project(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def set_train(root: Path, **train: object) -> None:
-    (root / "params.yaml").write_text(yaml.safe_dump({"train": {**TRAIN, **train}}))
+    (root / "params.yaml").write_text(yaml.safe_dump(small({"train": {**TRAIN, **train}})))
 
 
 def outputs(root: Path) -> dict[str, bytes]:
@@ -210,10 +210,12 @@ def test_more_processes_than_the_rows_or_batch_allow(project, capsys):
     assert "but a batch holds 266 (all 266 train rows)" in err
     (project / "params.yaml").write_text(
         yaml.safe_dump(
-            {
-                "train": {**TRAIN, "processes": 3, "batch_size": 4},
-                "model": {"normalization": "batch"},
-            }
+            small(
+                {
+                    "train": {**TRAIN, "processes": 3, "batch_size": 4},
+                    "model": {"normalization": "batch"},
+                }
+            )
         )
     )
     err = refused(project, capsys)

@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from pipeline import encode, io, scale, split, train, train_log, validate
-from pipeline.config import parse_params
 
-from .conftest import ROOT
+from .conftest import ROOT, small_params
 
 FAST = {"epochs": 30, "patience": 10, "progress": False}
 
@@ -20,7 +19,7 @@ def penguins_encoded(root: Path, monkeypatch, sections: dict | None = None) -> P
     for name in ("penguins.csv", "penguins.schema.yaml"):
         (root / "data/raw" / name).write_bytes((ROOT / "data/raw" / name).read_bytes())
     monkeypatch.chdir(root)
-    params = parse_params(sections or {})
+    params = small_params(sections)
     for stage in (validate, split, scale, encode):
         stage.run(params)
     return root
@@ -38,7 +37,7 @@ def outputs(root: Path) -> dict[str, bytes]:
 
 
 def test_stage_writes_model_card_and_train_reports(encoded):
-    params = parse_params({"train": {**FAST, "restarts": 2}})
+    params = small_params({"train": {**FAST, "restarts": 2}})
     train.run(params)
     card = json.loads(io.MODEL_CARD.read_text())
     assert card["parameters"] == 899 and card["features"][0] == "island=Biscoe"
@@ -78,7 +77,7 @@ def kill_then_resume(params, monkeypatch, root: Path, restart: int, epoch: int) 
 
 
 def test_killed_stage_resumes_to_byte_identical_outputs(encoded, monkeypatch):
-    params = parse_params(
+    params = small_params(
         {"train": {**FAST, "restarts": 2, "batch_size": 16}, "model": {"normalization": "batch"}}
     )
     kill_then_resume(params, monkeypatch, encoded, restart=1, epoch=7)
@@ -86,7 +85,7 @@ def test_killed_stage_resumes_to_byte_identical_outputs(encoded, monkeypatch):
 
 
 def test_resume_never_starts_over(encoded):
-    params = parse_params({"train": {**FAST, "resume": "never"}})
+    params = small_params({"train": {**FAST, "resume": "never"}})
     io.TRAIN_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
     io.TRAIN_CHECKPOINT.write_bytes(b"left over from an old run")
     train.run(params)  # would fail to load the junk file if it tried
@@ -94,7 +93,7 @@ def test_resume_never_starts_over(encoded):
 
 
 def test_divergence_stops_the_stage_with_nothing_saved(encoded):
-    params = parse_params({"train": {**FAST, "optimizer": "sgd", "lr": 1e12, "momentum": 0}})
+    params = small_params({"train": {**FAST, "optimizer": "sgd", "lr": 1e12, "momentum": 0}})
     with pytest.raises(train.PipelineError, match="diverged"):
         train.run(params)
     assert not io.MODEL_WEIGHTS.exists() and not io.MODEL_CARD.exists()
@@ -103,14 +102,14 @@ def test_divergence_stops_the_stage_with_nothing_saved(encoded):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_stage_trains_on_cuda(encoded):
-    params = parse_params({"train": {**FAST, "device": "cuda"}})
+    params = small_params({"train": {**FAST, "device": "cuda"}})
     train.run(params)
     card = json.loads(io.MODEL_CARD.read_text())
     assert card["best"]["val_accuracy"] >= 0.9
 
 
 def test_stage_warns_but_trains_with_settings_that_do_nothing(encoded, capsys):
-    params = parse_params(
+    params = small_params(
         {
             "train": {
                 **FAST,

@@ -12,7 +12,7 @@ from pipeline.errors import PipelineError
 from pipeline.preprocess import LABEL
 from pipeline.train_stream import StreamedTable, choose_data, encoded_bytes
 
-from .conftest import ROOT
+from .conftest import ROOT, small, small_params
 from .test_train_stage import kill_then_resume, outputs, penguins_encoded
 
 FAST = {"epochs": 25, "patience": 10, "progress": False, "batch_size": 16}
@@ -47,18 +47,18 @@ def test_streamed_epochs_visit_every_row_once_in_a_seeded_order(encoded):
 
 
 def test_stream_matches_memory_quality_and_is_byte_identical_run_to_run(encoded):
-    train.run(parse_params({"train": FAST}))
+    train.run(small_params({"train": FAST}))
     memory = io.read_json(io.MODEL_CARD)["best"]["val_accuracy"]
-    train.run(parse_params({"train": STREAM}))
+    train.run(small_params({"train": STREAM}))
     streamed = io.read_json(io.MODEL_CARD)["best"]["val_accuracy"]
     first = outputs(encoded)
     assert streamed > 0.9 and abs(streamed - memory) <= 0.05
-    train.run(parse_params({"train": STREAM}))
+    train.run(small_params({"train": STREAM}))
     assert outputs(encoded) == first
 
 
 def test_killed_streamed_run_resumes_to_byte_identical_outputs(encoded, monkeypatch):
-    params = parse_params({"train": {**STREAM, "restarts": 2}})
+    params = small_params({"train": {**STREAM, "restarts": 2}})
     kill_then_resume(params, monkeypatch, encoded, restart=1, epoch=5)
 
 
@@ -90,7 +90,7 @@ def test_two_processes_stream_the_same_batches_to_the_same_bytes(tmp_path):
         for stage in (validate, split, scale, encode):
             stage.run(parse_params({}))
         mp.setattr(io, "ROW_GROUP_ROWS", 65_536)
-        settings = {"train": {**STREAM, "epochs": 12, "patience": 5}}
+        settings = small({"train": {**STREAM, "epochs": 12, "patience": 5}})
         (root / "params.yaml").write_text(yaml.safe_dump(settings))
         train.run(parse_params(settings))
         one = accuracy_on_test(root)

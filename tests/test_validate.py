@@ -321,7 +321,7 @@ def test_small_class_share_warns_and_points_at_oversampling():
 
 def test_rows_per_parameter_rule_uses_the_configured_model():
     raw = labelled(n=400, c=["p", "q", "r", "s"] * 100)
-    small = {"model": {"hidden": [4]}, "validate": {"rows_per_parameter": 10}}
+    small = {"model": {"hidden": [4], "ensemble": 1}, "validate": {"rows_per_parameter": 10}}
     _, result = validate_table(raw, TableSchema(), params(**small))
     # encoded width 1 + 4, binary output 1: (5*4 + 4) + (4*1 + 1) = 29 parameters
     assert result["model_size"] == {
