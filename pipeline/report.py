@@ -8,11 +8,15 @@ from pipeline import io
 from pipeline.config import Params
 
 
+def ensemble_text(k: int, kind: str) -> str:
+    """' x k (TabM kind ensemble)' after the layer sizes of an ensemble of k, else ''."""
+    return f" x {k} (TabM {kind} ensemble)" if k > 1 else ""
+
+
 def ensemble_note(card: dict[str, Any]) -> str:
-    """' x k (TabM kind ensemble)' after the layer sizes of an ensemble's card, else ''."""
+    """ensemble_text of a model card (cards from before ensembles are one MLP)."""
     arch = card["architecture"]
-    k = arch.get("ensemble", 1)
-    return f" x {k} (TabM {arch['ensemble_kind']} ensemble)" if k > 1 else ""
+    return ensemble_text(arch.get("ensemble", 1), arch.get("ensemble_kind", "mini"))
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -18,6 +18,7 @@ import pandas as pd
 from pipeline.config import Params, SplitParams
 from pipeline.errors import PipelineError
 from pipeline.feature_layout import FeatureLayout, embedding_size, embedding_spec
+from pipeline.report import ensemble_text
 from pipeline.schema import TableSchema
 from pipeline.sizing import (
     features_width,
@@ -262,8 +263,11 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
                 train_rows >= needed,
                 f"{train_rows} training rows ({params.split.shares()['train']:.3g} of {rows}) "
                 f"for {parameters} parameters of a {width}-{'-'.join(map(str, hidden))}"
-                f"{'-' if hidden else ''}{outputs} MLP: {train_rows / parameters:.2f} per "
-                f"parameter; {needed} wanted. More data, or a smaller model.hidden"
+                f"{'-' if hidden else ''}{outputs} MLP"
+                f"{ensemble_text(m.ensemble, m.ensemble_kind)}: "
+                f"{train_rows / parameters:.2f} per parameter; {needed} wanted. More data, or a "
+                f"smaller model.hidden"
+                + (" or model.ensemble" if m.ensemble > 1 else "")
                 + (" (or smaller model embeddings)" if embeddings else "")
                 + (
                     f" (at least: {facts.uncounted} have more than {CATEGORIES_COUNTED} "

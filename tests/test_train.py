@@ -48,7 +48,7 @@ def build(task: str, seed: int = 0, **model) -> MLP:
 
 
 def quick(**overrides) -> TrainParams:
-    return TrainParams(**{**SMALL_TRAIN, "epochs": 15, "early_stopping": False, **overrides})
+    return small_train(**{"epochs": 15, "early_stopping": False, **overrides})
 
 
 def small_train(**settings) -> TrainParams:
