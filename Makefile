@@ -16,7 +16,7 @@ run: $(STAMP)
 	python -m pipeline summary
 
 test: $(STAMP)
-	python -m pytest -n auto
+	python -m pytest -n auto --dist worksteal
 
 lint: $(STAMP)
 	ruff check pipeline tests

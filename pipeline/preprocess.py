@@ -29,6 +29,8 @@ scale.clip c then bounds every scaled numeric value: smooth (RealMLP, Holzmülle
 x / sqrt(1 + (x / c)²), or hard min(max(x, -c), c). With a clip, robust scaling is RealMLP's
 (pytabkit's RobustScaleSmoothClipTransform): a zero interquartile range falls back to half the
 range (max - min) / 2; a column constant on the train rows keeps scale 1 (RealMLP zeroes it).
+Features are stored as float32: a scaled value beyond its range (a column whose train spread is
+vanishingly small, read far from it) saturates at ±FLOAT32_MAX instead of becoming infinite.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from pipeline.schema import EncodeRule
 LABEL = "_target"  # encoded target column: class index, or the (standardized) regression value
 UNSEEN_CODE = -1.0  # ordinal code of a category not seen in train rows
 CHUNK_ROWS = 65_536  # rows per moment update: fixed, so statistics do not depend on data.batch_rows
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # features are float32: scaled values saturate here
 # scale.method: quantile — a value within the train range maps into (0, 1), then to the normal
 # quantile, clipped where scikit-learn clips it: at ndtri(1e-7) = -5.1993 and ndtri(1 - 1e-7).
 NORMAL_LOW = float(ndtri(1e-7 - np.spacing(1)))
@@ -527,7 +530,9 @@ class Preprocessor:
             scaled = np.empty_like(x)
             for i, quantiles in enumerate(self.quantiles_):
                 scaled[:, i] = quantile_normal(x[:, i], np.asarray(quantiles))
-        return scaled if self.clip is None else clip_values(scaled, self.clip, self.clip_mode)
+        if self.clip is not None:
+            scaled = clip_values(scaled, self.clip, self.clip_mode)
+        return np.clip(scaled, -FLOAT32_MAX, FLOAT32_MAX, out=scaled)
 
     def transform_target(self, y: pd.Series, split: str) -> np.ndarray:
         """Class index, or the (standardized) regression value as float64 so it inverts exactly."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 import torch
@@ -26,11 +27,24 @@ def configure(threads: int, precision: str = "fp32") -> None:
     """Call once per process before building models or moving tensors to a GPU."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+    _use_deterministic_algorithms()
     torch.backends.cudnn.benchmark = False  # autotuning picks kernels by timing: not repeatable
     # float32 matmuls in float32 unless train.precision asks for TF32 (CUDA matrix units).
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     torch.backends.cudnn.allow_tf32 = precision == "tf32"
+
+
+def _use_deterministic_algorithms() -> None:
+    """`torch.use_deterministic_algorithms(True)` without importing the inductor.
+
+    That function also sets `torch._inductor.config.deterministic`, and importing that module
+    costs ~1.5 s per process here (every stage, every worker). Nothing in the pipeline compiles,
+    so set the flag the kernels read, and the inductor's only if something already loaded it.
+    """
+    torch._C._set_deterministic_algorithms(True)
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = True
 
 
 @contextlib.contextmanager

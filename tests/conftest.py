@@ -27,6 +27,13 @@ SMALL_MODEL = {"hidden": [32, 16], "ensemble": 1}
 SMALL_TRAIN = {"batch_size": 32, "optimizer": "adam", "lr": 0.01, "weight_decay": 0.0}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests (e2e, slow: tens of seconds each) first, each module's order kept, so
+    that under `pytest -n auto --dist worksteal` the short ones fill the gaps at the end
+    instead of one worker finishing a long test alone."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
 def small(sections: dict | None = None) -> dict:
     """Params sections over the small-net settings (what `sections` sets wins)."""
     sections = dict(sections or {})

@@ -82,15 +82,6 @@ def test_training_param_reruns_only_train_and_evaluate(built):
     assert result.ran == ["train", "evaluate", "cv"]
 
 
-def test_split_param_reruns_split_and_everything_after(built):
-    """validate reads the split fractions too (the rows each class needs), so it reruns first."""
-    project, _ = built
-    result = project.dvc(
-        "exp", "run", "-S", "split.train=0.7", "-S", "split.val=0.15", "-S", "split.test=0.15"
-    )
-    assert result.ran == ALL_STAGES
-
-
 def test_model_size_reruns_validate_but_not_the_preprocessing(built):
     """validate sizes the data against model.hidden; its table is unchanged, so split and the
     preprocessing stages are skipped."""
@@ -106,6 +97,7 @@ def test_scale_param_reruns_from_fit_scaler(built):
 
 
 def test_kfold_with_oversampling_reruns_from_split_and_writes_the_folds(built):
+    """A split param changed: every stage reruns (validate too: it reads the split params)."""
     project, _ = built
     preview = (project.path / "reports/preview.md").read_text()
     assert preview.count("→ |") == 26  # header + 25 rows

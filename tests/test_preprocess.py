@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
@@ -471,6 +471,13 @@ def test_clip_modes_bound_the_scaled_values():
     method=st.sampled_from(["standard", "minmax", "robust", "quantile", "none"]),
     clip=st.sampled_from([None, 0.5, 3.0]),
     clip_mode=st.sampled_from(["smooth", "hard"]),
+)
+@example(  # a train spread of 4e-124: a value 1.0 is 3e123 stds out, past float32 (saturates)
+    train=np.array([[0.0, 1.0], [7.63e-124, 7.63e-124]]),
+    probe=np.ones(30),
+    method="standard",
+    clip=None,
+    clip_mode="smooth",
 )
 def test_transform_is_monotone_per_column(train, probe, method, clip, clip_mode):
     df = pd.DataFrame(train, columns=["a", "b"]).assign(y=0.0)

@@ -1,6 +1,8 @@
 """The train stage as DVC runs it: outputs, resume after a kill, divergence, CUDA."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,19 @@ def test_stage_warns_but_trains_with_settings_that_do_nothing(encoded, capsys):
     assert "train.scheduler.step_size is set (3) but train.scheduler.name 'none'" in err
     assert "train.batch_size 5000 is larger than the 266 train rows" in err
     assert io.MODEL_WEIGHTS.exists()
+
+
+def test_torch_setup_turns_on_deterministic_kernels_without_loading_the_inductor():
+    """configure() is what every stage calls; the inductor import would cost ~1.5 s each."""
+    code = (
+        "import sys, torch\n"
+        "from pipeline import torch_setup\n"
+        "assert not torch.are_deterministic_algorithms_enabled()\n"
+        "torch_setup.configure(1)\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "assert 'torch._inductor.config' not in sys.modules\n"
+        "import torch._inductor.config as inductor\n"
+        "torch_setup.configure(1)\n"
+        "assert inductor.deterministic\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
