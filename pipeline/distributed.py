@@ -18,6 +18,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -145,6 +146,32 @@ def rendezvous_port() -> int:
     return int(value)
 
 
+LAUNCH_DIR_PREFIX = "pipeline-train-"
+
+
+def remove_stale_launch_dirs(tmp_root: Path | None = None) -> list[Path]:
+    """Delete the launch directories (`pipeline-train-<pid>-*`) of launchers no longer alive:
+    a SIGKILLed launcher cannot clean up after itself. Returns what was removed."""
+    removed = []
+    for path in Path(tmp_root or tempfile.gettempdir()).glob(f"{LAUNCH_DIR_PREFIX}*-*"):
+        pid = path.name[len(LAUNCH_DIR_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or not path.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def launch(params: Params) -> None:
     """Run `python -m pipeline train` as train.processes workers; return when all succeeded,
     raise PipelineError naming the first real failure (the others are stopped)."""
@@ -158,15 +185,17 @@ def launch(params: Params) -> None:
     elastic_log = logging.getLogger("torch.distributed.elastic")
     saved_level = elastic_log.level
     saved_env = {key: os.environ.get(key) for key in (LAUNCHER_ENV, "PYTHONPATH")}
-    # the workers' params and logs; a SIGKILLed launcher leaves it behind, named by its pid
-    with tempfile.TemporaryDirectory(prefix=f"pipeline-train-{os.getpid()}-") as tmp:
+    # the workers' params and logs; a SIGKILLed launcher leaves it behind, named by its pid,
+    # and the next launch removes it
+    remove_stale_launch_dirs()
+    with tempfile.TemporaryDirectory(prefix=f"{LAUNCH_DIR_PREFIX}{os.getpid()}-") as tmp:
         params_file = Path(tmp) / "params.yaml"  # exactly the validated params, whatever file
         params_file.write_text(yaml.safe_dump(params.model_dump(mode="json", by_alias=True)))
         config = LaunchConfig(
             min_nodes=1,
             max_nodes=1,
             nproc_per_node=processes,
-            run_id=f"pipeline-train-{os.getpid()}",
+            run_id=f"{LAUNCH_DIR_PREFIX}{os.getpid()}",
             rdzv_backend="c10d",
             rdzv_endpoint=f"127.0.0.1:{port}",
             max_restarts=0,  # a failure is reported, not retried: the next run resumes

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -153,6 +152,18 @@ def failure(exitcode: int, data: dict | None = None, pid: int = 7) -> SimpleName
         message=message,
         signal_name=lambda: signal_name,
     )
+
+
+def test_a_launch_removes_the_folders_of_dead_launchers_only(tmp_path: Path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"pipeline-train-{gone.pid}-abc"
+    live = tmp_path / f"pipeline-train-{os.getpid()}-def"
+    other = tmp_path / "pipeline-train-notapid-x"
+    for folder in (stale, live, other):
+        (folder / "logs").mkdir(parents=True)
+    assert distributed.remove_stale_launch_dirs(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()
 
 
 def test_the_cause_is_named_not_the_processes_stopped_because_of_it():
@@ -317,12 +328,13 @@ def test_two_processes_match_one_and_resume_after_kills_to_the_same_bytes(projec
     # A dying worker loses its environment (so `workers` no longer sees it) a moment before
     # the kernel marks it a zombie: wait on each pid's own state.
     wait_for(lambda: all(_exited(pid) for pid in ranks), timeout=10)
-    for left in Path(tempfile.gettempdir()).glob(f"pipeline-train-{proc.pid}-*"):
-        shutil.rmtree(left)  # the killed launcher's temporary folder (workers' params, logs)
+    killed = proc.pid
 
     proc = start(project)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
+    # the killed launcher's temporary folder (workers' params, logs) went with the next launch
+    assert not list(Path(tempfile.gettempdir()).glob(f"pipeline-train-{killed}-*"))
     assert "ignoring" not in out + err  # resumed, not started over
     assert outputs(project) == reference
     assert not (project / io.TRAIN_CHECKPOINT).exists()
