@@ -166,11 +166,14 @@ class ModelParams(Section):
     ensemble: Annotated[int, Field(ge=1)] = 4
     ensemble_kind: Literal["mini", "batch"] = "mini"
     # Numeric feature embeddings (Gorishniy et al. 2022; pipeline/embeddings.py): periodic =
-    # P-L, plr = P-L-ReLU; defaults follow the authors' package rtdl_num_embeddings.
-    num_embeddings: Literal["none", "periodic", "plr"] = "none"
-    num_embedding_dim: Annotated[int, Field(ge=1)] = 24
+    # P-L, plr = P-L-ReLU, auto = plr from embedding_min_rows training rows up, none below;
+    # 48 frequencies as the authors' package rtdl_num_embeddings; plr, frequency scale 0.3 and
+    # width 16 chosen on the quality suite (benchmarks/RESULTS.md).
+    num_embeddings: Literal["auto", "none", "periodic", "plr"] = "auto"
+    embedding_min_rows: Annotated[int, Field(ge=0)] = 1000
+    num_embedding_dim: Annotated[int, Field(ge=1)] = 16
     frequencies: Annotated[int, Field(ge=1)] = 48
-    frequency_scale: Annotated[float, Field(gt=0)] = 0.01
+    frequency_scale: Annotated[float, Field(gt=0)] = 0.3
     num_embedding_lite: bool = False
     categorical: Literal["onehot", "embedding"] = "onehot"
     categorical_max_dim: Annotated[int, Field(ge=1)] = 32
@@ -229,7 +232,9 @@ class TrainParams(Section):
         str,
         Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto, cpu, mps, cuda, cuda:N"),
     ] = "cpu"
-    threads: Annotated[int, Field(ge=1)] = 1
+    # 2: on the suite's 2-core machine the default net trains about 1.25x faster than on 1
+    # (benchmarks/RESULTS.md, "model quality"); results depend on it, so it is a param.
+    threads: Annotated[int, Field(ge=1)] = 2
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
     # Worker processes (torch.distributed; README "Training on several GPUs or machines").
     processes: Annotated[int, Field(ge=1)] = 1

@@ -24,6 +24,9 @@ class FeatureLayout:
     numeric: list[int]  # scaled numeric features
     ordinal: list[tuple[int, int]]  # (position, categories known from train) of ordinal codes
     onehot: list[str]  # categorical columns encoded one-hot (names)
+    train_rows: int | None = (
+        None  # rows the preprocessing was fitted on (model.num_embeddings: auto)
+    )
 
 
 def feature_layout(saved: Mapping[str, Any]) -> FeatureLayout:
@@ -35,6 +38,7 @@ def feature_layout(saved: Mapping[str, Any]) -> FeatureLayout:
         numeric=[slot[c] for c in saved["scaler"]["columns"]],
         ordinal=sorted((slot[c], len(saved["categorical"][c])) for c in ordinal),
         onehot=[c for c, method in encoding.items() if method != "ordinal"],
+        train_rows=saved.get("fitted_rows"),
     )
 
 
@@ -44,12 +48,26 @@ def categorical_dim(categories: int, max_dim: int) -> int:
     return max(1, min(max_dim, round(1.6 * (categories + 1) ** 0.56)))
 
 
+def numeric_embedding_kind(model: ModelParams, train_rows: int | None) -> str:
+    """model.num_embeddings with `auto` resolved: plr from model.embedding_min_rows training
+    rows up, none below (PLR's parameters per feature overfit a few hundred rows)."""
+    if model.num_embeddings != "auto":
+        return model.num_embeddings
+    if train_rows is None:
+        raise PipelineError(
+            "model.num_embeddings: auto needs the number of training rows (fitted_rows in "
+            "preprocessor.json); rerun fit_scaler, or set model.num_embeddings to plr or none"
+        )
+    return "plr" if train_rows >= model.embedding_min_rows else "none"
+
+
 def embedding_spec(model: ModelParams, layout: FeatureLayout) -> dict[str, Any] | None:
     """The model spec's `embeddings` entry for these params and features (None: none apply)."""
     spec: dict[str, Any] = {}
-    if model.num_embeddings != "none" and layout.numeric:
+    kind = numeric_embedding_kind(model, layout.train_rows)
+    if kind != "none" and layout.numeric:
         spec["numeric"] = {
-            "kind": model.num_embeddings,
+            "kind": kind,
             "columns": list(layout.numeric),
             "dim": model.num_embedding_dim,
             "frequencies": model.frequencies,

@@ -11,11 +11,12 @@ comes from `pipeline.sizing`, the split's shares from `SplitParams.shares`.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
-from pipeline.config import Params, SplitParams
+from pipeline.config import ModelParams, Params, SplitParams
 from pipeline.errors import PipelineError
 from pipeline.feature_layout import FeatureLayout, embedding_size, embedding_spec
 from pipeline.report import ensemble_text
@@ -233,7 +234,8 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
     outputs = output_width(task, n_classes)
     hidden = list(params.model.hidden)
     m = params.model
-    embeddings = embedding_spec(m, facts.layout())
+    train_rows = training_rows(rows, params.split)
+    embeddings = embedding_spec(m, replace(facts.layout(), train_rows=train_rows))
     parameters = mlp_parameter_count(
         width,
         hidden,
@@ -243,7 +245,6 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
         m.ensemble_kind,
         embeddings,
     )
-    train_rows = training_rows(rows, params.split)
     summary["model_size"] = {
         "encoded_features": width,
         "outputs": outputs,
@@ -251,8 +252,9 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
         "parameters": parameters,
         "training_rows": train_rows,
     }
+    in_embeddings = embedding_size(width, embeddings)[1] if embeddings else 0
     if embeddings:
-        summary["model_size"]["embedding_parameters"] = embedding_size(width, embeddings)[1]
+        summary["model_size"]["embedding_parameters"] = in_embeddings
     if v.rows_per_parameter > 0:
         needed = math.ceil(v.rows_per_parameter * parameters)
         rules.append(
@@ -264,11 +266,10 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
                 f"{train_rows} training rows ({params.split.shares()['train']:.3g} of {rows}) "
                 f"for {parameters} parameters of a {width}-{'-'.join(map(str, hidden))}"
                 f"{'-' if hidden else ''}{outputs} MLP"
-                f"{ensemble_text(m.ensemble, m.ensemble_kind)}: "
-                f"{train_rows / parameters:.2f} per parameter; {needed} wanted. More data, or a "
-                f"smaller model.hidden"
-                + (" or model.ensemble" if m.ensemble > 1 else "")
-                + (" (or smaller model embeddings)" if embeddings else "")
+                f"{ensemble_text(m.ensemble, m.ensemble_kind)}"
+                + (f" ({in_embeddings} of them in the input embeddings)" if embeddings else "")
+                + f": {train_rows / parameters:.2f} per parameter; {needed} wanted. "
+                f"More data, or a smaller {' or '.join(_size_keys(m, embeddings))}"
                 + (
                     f" (at least: {facts.uncounted} have more than {CATEGORIES_COUNTED} "
                     f"categories; drop identifiers in the schema file)"
@@ -279,3 +280,15 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
             )
         )
     return rules, summary
+
+
+def _size_keys(m: ModelParams, embeddings: dict[str, Any] | None) -> list[str]:
+    """The params keys that shrink the configured model."""
+    keys = ["model.hidden"]
+    if m.ensemble > 1:
+        keys.append("model.ensemble")
+    if embeddings and "numeric" in embeddings:
+        keys.append("model.num_embedding_dim (or model.num_embeddings: none)")
+    if embeddings and "categorical" in embeddings:
+        keys.append("model.categorical_max_dim")
+    return keys

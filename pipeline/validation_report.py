@@ -142,7 +142,13 @@ def render_markdown(result: dict[str, Any]) -> str:
             "",
             f"Model size: {size['encoded_features']} encoded features -> hidden "
             f"{size['hidden']} -> {size['outputs']} outputs = {size['parameters']} trainable "
-            f"parameters, for about {size['training_rows']} training rows.",
+            f"parameters"
+            + (
+                f" ({size['embedding_parameters']} in the input embeddings)"
+                if size.get("embedding_parameters")
+                else ""
+            )
+            + f", for about {size['training_rows']} training rows.",
         ]
     lines += [
         "",

@@ -15,16 +15,24 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline import torch_setup
 from pipeline.config import Params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's bin: dvc and python for stage commands
 
-# Tests of the pipeline's mechanics train small nets in seconds: one [32, 16] MLP, Adam at lr 0.01
+# Tests of the pipeline's mechanics train small nets in seconds: one [32, 16] MLP on the scaled
+# inputs (no embeddings), Adam at lr 0.01
 # on batches of 32 (the course's settings). The shipped defaults (params.yaml, chosen for tables
 # of thousands of rows) are what the end-to-end tests run and benchmarks/quality.py measures.
-SMALL_MODEL = {"hidden": [32, 16], "ensemble": 1}
-SMALL_TRAIN = {"batch_size": 32, "optimizer": "adam", "lr": 0.01, "weight_decay": 0.0}
+SMALL_MODEL = {"hidden": [32, 16], "ensemble": 1, "num_embeddings": "none"}
+SMALL_TRAIN = {
+    "batch_size": 32,
+    "optimizer": "adam",
+    "lr": 0.01,
+    "weight_decay": 0.0,
+    "threads": 1,  # make test runs two workers on 2 cores
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,6 +40,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     that under `pytest -n auto --dist worksteal` the short ones fill the gaps at the end
     instead of one worker finishing a long test alone."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ONE_THREAD: make test runs two workers on 2 cores, so a stage that runs in a test uses
+    one torch thread whatever train.threads says (2 by default: 4 threads on 2 cores doubled
+    the suite's time); the projects of the end-to-end tests say train.threads: 1."""
+    configure = torch_setup.configure
+    monkeypatch.setattr(
+        torch_setup, "configure", lambda threads, *args, **kwargs: configure(1, *args, **kwargs)
+    )
 
 
 def small(sections: dict | None = None) -> dict:
@@ -141,13 +160,18 @@ def _tracked_files() -> list[str]:
 
 
 def _copy_project(parent: Path) -> Project:
-    """Tracked (and untracked, not ignored) files of this repo, committed in a fresh git repo."""
+    """Tracked (and untracked, not ignored) files of this repo, committed in a fresh git repo;
+    its stages train on one thread (ONE_THREAD)."""
     dest = parent / "project"
     for rel in _tracked_files():
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, target)
     proj = Project(dest)
+    shipped = (dest / "params.yaml").read_text()
+    one, found = re.subn(r"(?m)^(  threads:) \d+", r"\1 1", shipped)  # comments kept
+    assert found == 1, "params.yaml: train.threads not found"
+    (dest / "params.yaml").write_text(one)
     proj.git("init", "-q")
     proj.git("config", "user.email", "tests@example.invalid")
     proj.git("config", "user.name", "tests")

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = _copy_project(tmp_path_factory.mktemp("experiments"))
     project.set_params(  # a small net and the old lr/batch: 5 epochs must learn penguins
-        model={"hidden": [32, 16], "ensemble": 1},
+        model={"hidden": [32, 16], "ensemble": 1, "num_embeddings": "none"},
         train={"epochs": 5, "progress": False, "lr": 0.01, "batch_size": 32},
         evaluate={
             "dpi": 50,

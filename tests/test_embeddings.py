@@ -2,6 +2,7 @@
 model with embeddings that trains reproducibly and predicts through `pipeline predict`."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,14 @@ def inputs(n: int = 6, seed: int = 0) -> torch.Tensor:
 
 def model(seed: int = 0, **options) -> MLP:
     torch.manual_seed(seed)
-    return MLP.from_params(ModelParams(hidden=[8], ensemble=1, **options), 7, 3, LAYOUT)
+    settings = {
+        "hidden": [8],
+        "ensemble": 1,
+        "num_embeddings": "none",
+        "num_embedding_dim": 24,
+        **options,
+    }
+    return MLP.from_params(ModelParams(**settings), 7, 3, LAYOUT)
 
 
 @pytest.mark.parametrize(
@@ -111,6 +119,20 @@ def test_embeddings_touch_only_the_columns_they_embed():
     moved[:, 2] += 1.0  # one numeric input changes: only its 24 values do
     changed = (net.embed(moved) != out).any(dim=0).nonzero().flatten()
     assert changed.min() >= 4 + 24 and changed.max() < 4 + 48
+
+
+def test_auto_embeds_numeric_features_from_enough_training_rows():
+    params = ModelParams(num_embeddings="auto", embedding_min_rows=1000)
+    rows = {n: replace(LAYOUT, train_rows=n) for n in (999, 1000)}
+    assert embedding_spec(params, rows[999]) is None  # a few hundred rows: plain inputs
+    numeric = embedding_spec(params, rows[1000])["numeric"]
+    assert numeric["kind"] == "plr" and numeric["columns"] == [0, 2, 3]
+    # the spec records what auto became, so a saved model rebuilds without the row count
+    assert MLP.from_spec(MLP.from_params(params, 7, 3, rows[1000], "multiclass").spec)
+    with pytest.raises(PipelineError, match="auto needs the number of training rows"):
+        embedding_spec(params, LAYOUT)
+    explicit = ModelParams(num_embeddings="plr")
+    assert embedding_spec(explicit, rows[999])["numeric"]["kind"] == "plr"
 
 
 def test_off_options_keep_todays_spec_and_weights():

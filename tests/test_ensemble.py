@@ -30,6 +30,7 @@ KINDS = ("mini", "batch")
 def ensemble(task: str, k: int = 4, kind: str = "mini", seed: int = 0, **model) -> MLP:
     torch.manual_seed(seed)
     settings = {"hidden": [16, 8], "dropout": 0.0, "ensemble": k, "ensemble_kind": kind}
+    settings["num_embeddings"] = "none"
     params = ModelParams(**{**settings, **model})
     return MLP.from_params(params, 4, output_size(task, 3), task=task)
 

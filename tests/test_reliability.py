@@ -302,7 +302,7 @@ def test_planted_pickle_as_model_weights_is_refused(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "pwned"
     card = {
-        "architecture": MLP.from_params(ModelParams(ensemble=1), 4, 3).spec,
+        "architecture": MLP.from_params(ModelParams(ensemble=1, num_embeddings="none"), 4, 3).spec,
         "weights": "model.pt",
     }
     io.MODEL_CARD.parent.mkdir(parents=True)

@@ -41,7 +41,9 @@ def blobs(task: str, n: int = 200, seed: int = 0) -> tuple[Tensors, Tensors]:
 def build(task: str, seed: int = 0, **model) -> MLP:
     torch.manual_seed(seed)
     return MLP.from_params(
-        ModelParams(**{"hidden": [16], "dropout": 0.0, "ensemble": 1, **model}),
+        ModelParams(
+            **{"hidden": [16], "dropout": 0.0, "ensemble": 1, "num_embeddings": "none", **model}
+        ),
         4,
         output_size(task, 3),
     )

@@ -321,7 +321,10 @@ def test_small_class_share_warns_and_points_at_oversampling():
 
 def test_rows_per_parameter_rule_uses_the_configured_model():
     raw = labelled(n=400, c=["p", "q", "r", "s"] * 100)
-    small = {"model": {"hidden": [4], "ensemble": 1}, "validate": {"rows_per_parameter": 10}}
+    small = {
+        "model": {"hidden": [4], "ensemble": 1, "num_embeddings": "none"},
+        "validate": {"rows_per_parameter": 10},
+    }
     _, result = validate_table(raw, TableSchema(), params(**small))
     # encoded width 1 + 4, binary output 1: (5*4 + 4) + (4*1 + 1) = 29 parameters
     assert result["model_size"] == {
@@ -335,6 +338,14 @@ def test_rows_per_parameter_rule_uses_the_configured_model():
     _, result = validate_table(raw, TableSchema(), params(model={"hidden": [64]}))
     too_big = rule(result, "rows_per_parameter")
     assert not too_big["passed"] and too_big["severity"] == "warn" and result["passed"]
+    assert "embedding_parameters" not in result["model_size"]  # auto: 320 rows, no embeddings
+    plr = {"hidden": [64], "num_embeddings": "plr"}
+    _, result = validate_table(raw, TableSchema(), params(model=plr))
+    too_big = rule(result, "rows_per_parameter")
+    # PLR embeddings are counted, said, and named among the remedies
+    embedded = result["model_size"]["embedding_parameters"]
+    assert embedded > 0 and f"({embedded} of them in the input embeddings)" in too_big["observed"]
+    assert "model.ensemble or model.num_embedding_dim" in too_big["observed"]
     as_failure = {"rows_per_parameter_severity": "fail"}
     clean, _ = validate_table(
         raw, TableSchema(), params(model={"hidden": [64]}, validate=as_failure)
