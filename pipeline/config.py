@@ -180,10 +180,10 @@ class ModelParams(Section):
 
     @model_validator(mode="after")
     def _lite_needs_plr(self) -> ModelParams:
-        if self.num_embedding_lite and self.num_embeddings != "plr":
+        if self.num_embedding_lite and self.num_embeddings not in ("plr", "auto"):
             raise ValueError(
-                f"model.num_embedding_lite: true needs model.num_embeddings: plr (one linear "
-                f"shared by all features, then ReLU), got {self.num_embeddings!r}"
+                f"model.num_embedding_lite: true needs model.num_embeddings: plr or auto (one "
+                f"linear shared by all features, then ReLU), got {self.num_embeddings!r}"
             )
         return self
 

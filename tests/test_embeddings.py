@@ -131,6 +131,7 @@ def test_auto_embeds_numeric_features_from_enough_training_rows():
     assert MLP.from_spec(MLP.from_params(params, 7, 3, rows[1000], "multiclass").spec)
     with pytest.raises(PipelineError, match="auto needs the number of training rows"):
         embedding_spec(params, LAYOUT)
+    assert embedding_spec(ModelParams(num_embedding_lite=True), rows[1000])["numeric"]["lite"]
     explicit = ModelParams(num_embeddings="plr")
     assert embedding_spec(explicit, rows[999])["numeric"]["kind"] == "plr"
 
@@ -198,6 +199,8 @@ def test_categorical_dim_rule():
         ({"categorical": "hash"}, "model.categorical"),
         ({"num_embedings": "plr"}, "model.num_embedings"),
         ({"num_embedding_lite": True, "num_embeddings": "periodic"}, "model.num_embedding_lite"),
+        ({"embedding_min_rows": -1}, "model.embedding_min_rows"),
+        ({"embedding_min_rows": "many"}, "model.embedding_min_rows"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(model_params, key):
