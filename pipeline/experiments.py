@@ -49,10 +49,11 @@ def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def exp_show(tries: int = 10) -> list[dict]:
+def exp_show(tries: int = 40) -> list[dict]:
     """`dvc exp show --json`, parsed. It reads the files of running queued experiments under
     .dvc/tmp/exps and fails ("does not exist", "No such file or directory") when one is created
-    or removed under it; that race is retried for up to half a minute, any other failure is
+    or removed under it; that race is retried for up to two minutes (a finishing experiment's
+    clean-up on a busy 2-core machine kept it failing for over 30 s), any other failure is
     raised at once."""
     for attempt in range(tries):
         proc = dvc("exp", "show", "--json", check=False)
