@@ -38,10 +38,22 @@ KINDS = ("log_uniform", "uniform", "int_uniform", "int_log_uniform", "choice")
 INT_KINDS = ("int_uniform", "int_log_uniform")
 
 
-def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the dvc beside this interpreter (or on PATH); a failure becomes a PipelineError."""
+TIMED_OUT = -9  # dvc's return code when `timeout` ran out (it was killed)
+SHOW_TIMEOUT = 120.0  # seconds for one `dvc exp show` (a few seconds when all is well)
+
+
+def dvc(
+    *args: str, check: bool = True, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the dvc beside this interpreter (or on PATH); a failure becomes a PipelineError. Past
+    `timeout` seconds it is killed and returns TIMED_OUT."""
     exe = shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
-    proc = subprocess.run([exe, *args], text=True, capture_output=True)
+    try:
+        proc = subprocess.run([exe, *args], text=True, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc = subprocess.CompletedProcess(
+            [exe, *args], TIMED_OUT, "", f"dvc {' '.join(args)}: no answer in {timeout:g} s"
+        )
     if check and proc.returncode != 0:
         raise PipelineError(
             f"`dvc {' '.join(args)}` failed:\n{(proc.stderr or proc.stdout).strip()}"
@@ -49,18 +61,23 @@ def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def exp_show(tries: int = 40) -> list[dict]:
+def exp_show(tries: int = 40, hangs: int = 3) -> list[dict]:
     """`dvc exp show --json`, parsed. It reads the files of running queued experiments under
     .dvc/tmp/exps and fails ("does not exist", "No such file or directory") when one is created
     or removed under it; that race is retried for up to two minutes (a finishing experiment's
-    clean-up on a busy 2-core machine kept it failing for over 30 s), any other failure is
-    raised at once."""
+    clean-up on a busy 2-core machine kept it failing for over 30 s). Reading an experiment's
+    metrics as it is cleaned up can also hang for good (seen once: pygit2's blob reader waiting
+    on a thread that was gone), so a call gets SHOW_TIMEOUT seconds, `hangs` times. Any other
+    failure is raised at once."""
     for attempt in range(tries):
-        proc = dvc("exp", "show", "--json", check=False)
+        proc = dvc("exp", "show", "--json", check=False, timeout=SHOW_TIMEOUT)
         if proc.returncode == 0:
             return json.loads(proc.stdout or "[]")
         gone = "does not exist" in proc.stderr or "No such file or directory" in proc.stderr
-        racing = gone and "/tmp/exps/" in proc.stderr
+        hangs -= proc.returncode == TIMED_OUT
+        racing = (gone and "/tmp/exps/" in proc.stderr) or (
+            proc.returncode == TIMED_OUT and hangs > 0
+        )
         if not racing or attempt == tries - 1:
             break
         time.sleep(3)  # a queued experiment's start-up can keep it racing for seconds

@@ -17,6 +17,7 @@ from pipeline.compare import noise, verdict, verdict_lines
 from pipeline.config import PARAMS_FILE
 from pipeline.errors import PipelineError
 from pipeline.experiments import (
+    TIMED_OUT,
     Experiment,
     _set,
     exp_show,
@@ -350,7 +351,7 @@ def study_dir(tmp_path, monkeypatch):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(BASE))
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(STUDY_SPACE))
 
-    def fake_dvc(*args, check=True):
+    def fake_dvc(*args, check=True, timeout=None):
         assert args == ("exp", "show", "--json")
         return subprocess.CompletedProcess(args, 0, json.dumps(RESUME_SHOW), "")
 
@@ -364,13 +365,19 @@ def test_exp_show_retries_dvcs_race_with_a_starting_experiment_only(monkeypatch)
     gone = "ERROR: unexpected error - [Errno 2] No such file or directory: '/p/.dvc/tmp/exps/r.run'"
     answers = [(1, race), (1, gone), (0, "[]")]
 
-    def fake_dvc(*args, check=True):
+    def fake_dvc(*args, check=True, timeout=None):
         code, text = answers.pop(0)
         return subprocess.CompletedProcess(args, code, text if code == 0 else "", text)
 
     monkeypatch.setattr("pipeline.experiments.dvc", fake_dvc)
     monkeypatch.setattr("pipeline.experiments.time.sleep", lambda s: None)
     assert exp_show() == [] and answers == []
+    hung = (TIMED_OUT, "dvc exp show --json: no answer in 120 s")
+    answers[:] = [hung, hung, (0, "[]")]  # a hang is retried, a few times
+    assert exp_show() == [] and answers == []
+    answers[:] = [hung, hung, hung, (0, "[]")]
+    with pytest.raises(PipelineError, match="no answer in 120 s"):
+        exp_show()
     answers[:] = [(1, "ERROR: not a git repository"), (0, "[]")]
     with pytest.raises(PipelineError, match="not a git repository"):
         exp_show()
