@@ -198,7 +198,7 @@ def run_study(
     prefix: str = "search",
     reserved: frozenset[str] = frozenset(),
     check: Callable[[dict[str, Any]], None] = lambda params: None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> optuna.Study:
     """Ask, run (at most `jobs` at once) and tell until the study holds `trials` trials."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -343,7 +343,10 @@ def search_study(
     past, skipped = past_trials(states, dims, flatten(base), metric)
     for why in skipped:
         print(f"search: not a trial of this space: {why}")
-    print(f"search: {sampler} study of {space}, {trials} trial(s), {jobs} at a time, {metric}")
+    print(
+        f"search: {sampler} study of {space}, {trials} trial(s), {jobs} at a time, {metric}",
+        flush=True,
+    )
     study = None
     try:
         study = run_study(
