@@ -24,9 +24,8 @@ class FeatureLayout:
     numeric: list[int]  # scaled numeric features
     ordinal: list[tuple[int, int]]  # (position, categories known from train) of ordinal codes
     onehot: list[str]  # categorical columns encoded one-hot (names)
-    train_rows: int | None = (
-        None  # rows the preprocessing was fitted on (model.num_embeddings: auto)
-    )
+    # rows the preprocessing was fitted on: model.num_embeddings auto decides by them
+    train_rows: int | None = None
 
 
 def feature_layout(saved: Mapping[str, Any]) -> FeatureLayout:

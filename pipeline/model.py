@@ -128,7 +128,7 @@ class MLP(nn.Module):
         """`layout` (feature_layout.feature_layout of preprocessor.json): which inputs the
         embedding params apply to (needed when they ask for embeddings); `task` combines an
         ensemble's members."""
-        wanted = params.num_embeddings != "none" or params.categorical != "onehot"  # auto too
+        wanted = params.num_embeddings != "none" or params.categorical != "onehot"
         if layout is None and wanted:
             raise ValueError("model embeddings need the feature layout of preprocessor.json")
         return cls(

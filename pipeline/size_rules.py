@@ -252,7 +252,7 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
         "parameters": parameters,
         "training_rows": train_rows,
     }
-    in_embeddings = embedding_size(width, embeddings)[1] if embeddings else 0
+    in_embeddings = embedding_size(width, embeddings)[1]
     if embeddings:
         summary["model_size"]["embedding_parameters"] = in_embeddings
     if v.rows_per_parameter > 0:
