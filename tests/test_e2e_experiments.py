@@ -185,6 +185,9 @@ def test_tpe_study_resumes_after_an_interruption_and_best_ranks_it(tiny: Project
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        # Ctrl-C's disposition: a suite started with `&` by a shell without job control (a CI
+        # script, nohup) inherits SIGINT as ignored, and the search would never see it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
     for line in first.stdout:  # type: ignore[union-attr]
@@ -201,7 +204,7 @@ def test_tpe_study_resumes_after_an_interruption_and_best_ranks_it(tiny: Project
     assert second.returncode == 0, second.stderr + out
     assert "resumed 0 finished trial(s) and 1 unfinished one(s)" in out, out
     assert re.search(r"study-tpe-1 val.accuracy [\d.]+ \(best so far", out), out
-    assert re.findall(r"trial \d/2 (\S+):", out) == ["study-tpe-2"]
+    assert re.findall(r"trial \d/2 (\S+):", out) == ["study-tpe-2"], out
     assert "search: done: 2 finished, 0 failed" in out
     wait_for_queue(tiny)
 
