@@ -33,7 +33,7 @@ import quality  # the suite, its loading and the project copy
 ROOT = quality.ROOT
 sys.path.insert(0, str(ROOT))
 from pipeline import study as study_module  # noqa: E402
-from pipeline.experiments import experiments_from_show, rank  # noqa: E402
+from pipeline.experiments import committed_experiments, rank  # noqa: E402
 
 SAMPLERS = ("tpe", "random")
 
@@ -83,8 +83,7 @@ def study(project: Path, sampler: str, trials: int, jobs: int, metric: str) -> d
     sh(project, sys.executable, "-m", "pipeline", "search", "--sampler", sampler,
        "--trials", str(trials), "--jobs", str(jobs), "--metric", metric)  # fmt: skip
     seconds = time.perf_counter() - started
-    show = json.loads(sh(project, "dvc", "exp", "show", "--json"))
-    ranked = rank(experiments_from_show(show), metric)
+    ranked = rank(list(committed_experiments(cwd=project).values()), metric)
     test = metric.replace("val.", "test.", 1)
     return {
         "val": ranked[0].metrics[metric],

@@ -324,13 +324,50 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _metrics(files: dict[str, Any]) -> dict[str, Any]:
+    """Metrics files' contents by path, flattened into one dict (cv.json's keys under cv.)."""
+    metrics: dict[str, Any] = {}
+    for path, content in files.items():
+        prefix = "cv" if Path(path).name == io.CV_REPORT.name else ""
+        metrics.update(flatten(content or {}, prefix))
+    return metrics
+
+
 def _record(name: str, data: dict[str, Any]) -> Experiment:
     params = flatten(((data.get("params") or {}).get("params.yaml") or {}).get("data") or {})
-    metrics: dict[str, Any] = {}
-    for path, content in (data.get("metrics") or {}).items():
-        prefix = "cv" if Path(path).name == io.CV_REPORT.name else ""
-        metrics.update(flatten((content or {}).get("data") or {}, prefix))
-    return Experiment(name, data.get("rev", ""), params, metrics, data.get("timestamp") or "")
+    files = {path: (c or {}).get("data") for path, c in (data.get("metrics") or {}).items()}
+    created = data.get("timestamp") or ""
+    return Experiment(name, data.get("rev", ""), params, _metrics(files), created)
+
+
+def _git(*args: str, cwd: Path | None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def committed_experiments(
+    names: list[str] | None = None, cwd: Path | None = None
+) -> dict[str, Experiment]:
+    """The experiments of the current commit that DVC has committed (all, or the named ones),
+    read from git (refs/exps/<commit>/<name>: params.yaml and the metrics files) in milliseconds,
+    without `dvc exp show`, which also reads every queued and running experiment's files and
+    races with their start-up and clean-up. A name without a ref (unfinished, failed) is absent."""
+    sha = _git("rev-parse", "HEAD", cwd=cwd).stdout.strip()
+    base = f"refs/exps/{sha[:2]}/{sha[2:]}/"
+    refs = _git("for-each-ref", "--format=%(objectname) %(refname)", base, cwd=cwd).stdout
+    found = {}
+    for line in refs.splitlines():
+        rev, ref = line.split(" ", 1)
+        name = ref.removeprefix(base)
+        if names is not None and name not in names:
+            continue
+        params = yaml.safe_load(_git("show", f"{rev}:{PARAMS_FILE}", cwd=cwd).stdout) or {}
+        files = {}
+        for path in (io.METRICS, io.CV_REPORT):
+            shown = _git("show", f"{rev}:{path}", cwd=cwd)
+            if shown.returncode == 0:
+                files[str(path)] = json.loads(shown.stdout)
+        found[name] = Experiment(name, rev, flatten(params), _metrics(files))
+    return found
 
 
 def experiment_states(show: list[dict[str, Any]]) -> list[tuple[str, Experiment]]:

@@ -40,6 +40,7 @@ from pipeline.experiments import (
     baselines_from_show,
     check_metric,
     check_trial,
+    committed_experiments,
     default_metric,
     dvc,
     exp_show,
@@ -301,9 +302,12 @@ class QueueRunner:
                     start_queue(self.jobs)
                     busy = time.monotonic()
             time.sleep(self.poll_s)
-        show = exp_show()
-        records = {e.name: e for state, e in experiment_states(show) if state == "success"}
-        return {n: records.get(n) if status[n] == "Success" else None for n in ended}
+        succeeded = [n for n in ended if status[n] == "Success"]
+        records = committed_experiments(succeeded)
+        if set(succeeded) - set(records):  # not under this commit's refs: ask DVC
+            show = exp_show()
+            records = {e.name: e for state, e in experiment_states(show) if state == "success"}
+        return {n: records.get(n) for n in ended}
 
 
 def _exp_refs() -> str:

@@ -20,6 +20,7 @@ from pipeline.experiments import (
     TIMED_OUT,
     Experiment,
     _set,
+    committed_experiments,
     exp_show,
     experiments_from_show,
     load_space,
@@ -382,6 +383,43 @@ def test_exp_show_retries_dvcs_race_with_a_starting_experiment_only(monkeypatch)
     with pytest.raises(PipelineError, match="not a git repository"):
         exp_show()
     assert answers == [(0, "[]")]  # no retry for anything else
+
+
+def test_committed_experiments_read_this_commits_exp_refs(tmp_path, monkeypatch):
+    """A finished experiment as DVC keeps it, a commit under refs/exps/<head[:2]>/<head[2:]>/
+    <name>, reads back with its params and metrics; other commits' and other names' are ignored."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    monkeypatch.chdir(tmp_path)
+    git("init", "-q")
+    git("config", "user.email", "t@example.invalid")
+    git("config", "user.name", "t")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"lr": 0.001}}))
+    git("add", "-A")
+    git("commit", "-qm", "baseline")
+    head = git("rev-parse", "HEAD")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"lr": 0.02}}))
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "metrics.json").write_text(json.dumps({"val": {"accuracy": 0.9}}))
+    (tmp_path / "reports" / "cv.json").write_text(json.dumps({"enabled": False}))
+    git("add", "-A")
+    git("commit", "-qm", "the experiment")
+    exp = git("rev-parse", "HEAD")
+    git("reset", "-q", "--hard", head)
+    git("update-ref", f"refs/exps/{head[:2]}/{head[2:]}/study-tpe-1", exp)
+    git("update-ref", f"refs/exps/{head[:2]}/{head[2:]}/other-2", exp)
+    git("update-ref", "refs/exps/00/0000000000000000000000000000000000000/study-tpe-3", exp)
+
+    found = committed_experiments(["study-tpe-1", "study-tpe-3", "study-tpe-4"])
+    assert list(found) == ["study-tpe-1"]  # -3 is another commit's, -4 has no ref (yet)
+    assert set(committed_experiments(cwd=tmp_path)) == {"study-tpe-1", "other-2"}
+    one = found["study-tpe-1"]
+    assert one.rev == exp and one.params == {"train.lr": 0.02}
+    assert one.metrics == {"val.accuracy": 0.9, "cv.enabled": False}
 
 
 def test_resume_adds_this_commits_experiments_in_the_space(study_dir, capsys):
