@@ -60,6 +60,18 @@ def numeric_embedding_kind(model: ModelParams, train_rows: int | None) -> str:
     return "plr" if train_rows >= model.embedding_min_rows else "none"
 
 
+def auto_note(model: ModelParams, layout: FeatureLayout) -> str:
+    """What model.num_embeddings: auto chose and why, for the train line ("" when not auto)."""
+    if model.num_embeddings != "auto" or not layout.numeric:
+        return ""
+    kind = numeric_embedding_kind(model, layout.train_rows)
+    sign = ">=" if kind != "none" else "<"
+    return (
+        f" (numeric embeddings: {kind}, auto: {layout.train_rows} training rows {sign} "
+        f"model.embedding_min_rows {model.embedding_min_rows})"
+    )
+
+
 def embedding_spec(model: ModelParams, layout: FeatureLayout) -> dict[str, Any] | None:
     """The model spec's `embeddings` entry for these params and features (None: none apply)."""
     spec: dict[str, Any] = {}

@@ -34,7 +34,7 @@ from pipeline.config import Params, TrainParams, load_params
 from pipeline.distributed import SINGLE, World
 from pipeline.ensemble import per_member_targets
 from pipeline.errors import PipelineError
-from pipeline.feature_layout import embedding_spec, feature_layout
+from pipeline.feature_layout import auto_note, embedding_spec, feature_layout
 from pipeline.model import MLP, count_parameters, output_size
 from pipeline.preprocess import LABEL, target_scale
 from pipeline.task import lower_is_better
@@ -665,7 +665,8 @@ def train_stage(params: Params, world: World) -> None:
     checkpoint.clear()
     where = str(device) if world.size == 1 else f"{world.size} processes ({device.type})"
     print(
-        f"train: {card['parameters']} parameters on {where}; restart {chosen.restart} of "
+        f"train: {card['parameters']} parameters on {where}{auto_note(params.model, layout)}; "
+        f"restart {chosen.restart} of "
         f"{len(result.runs)} chosen; best epoch {chosen.best_epoch} of {len(chosen.history)} "
         f"({monitor} {chosen.best_value:.4f}); {chosen.stop_reason}"
     )

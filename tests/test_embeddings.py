@@ -17,6 +17,7 @@ from pipeline.embeddings import FeatureEmbeddings
 from pipeline.errors import PipelineError
 from pipeline.feature_layout import (
     FeatureLayout,
+    auto_note,
     categorical_dim,
     embedding_size,
     embedding_spec,
@@ -134,6 +135,12 @@ def test_auto_embeds_numeric_features_from_enough_training_rows():
     assert embedding_spec(ModelParams(num_embedding_lite=True), rows[1000])["numeric"]["lite"]
     explicit = ModelParams(num_embeddings="plr")
     assert embedding_spec(explicit, rows[999])["numeric"]["kind"] == "plr"
+    # train's line says what auto chose and why; nothing when the user chose
+    assert auto_note(params, rows[999]) == (
+        " (numeric embeddings: none, auto: 999 training rows < model.embedding_min_rows 1000)"
+    )
+    assert "plr, auto: 1000 training rows >=" in auto_note(params, rows[1000])
+    assert auto_note(explicit, rows[999]) == ""
 
 
 def test_off_options_keep_todays_spec_and_weights():
