@@ -273,8 +273,11 @@ class QueueRunner:
     """Each trial is `dvc exp run --queue --name <name> -S ...`; `dvc queue start -j J` keeps J
     workers (a worker stops after 10 s of empty queue, so waiting restarts them if needed).
 
-    `dvc queue status` costs about a CPU-second, taken from the trials on a small machine, so it
-    is asked when DVC's experiment refs change (a trial ended: 10 ms to list) or every `check_s`.
+    A trial has finished when its commit appears under this commit's experiment refs (read from
+    git in milliseconds): `dvc queue status` can list a finished experiment as Running long after
+    it ended (seen on a busy 2-core machine, once until the study was killed). The queue's status
+    tells the failed ones (no ref) and idle workers; it costs about a CPU-second, taken from the
+    trials on a small machine, so it is asked when the refs change or every `check_s`.
     """
 
     def __init__(self, jobs: int, poll_s: float = 1.0, check_s: float = 5.0) -> None:
@@ -292,22 +295,28 @@ class QueueRunner:
             now_refs = _exp_refs()
             if now_refs != refs or time.monotonic() - checked > self.check_s:
                 refs, checked = now_refs, time.monotonic()
+                finished = committed_experiments(names)
+                if finished:
+                    return dict(finished)
                 status = queue_status(names)
                 ended = [n for n in names if status.get(n) not in ("Queued", "Running", None)]
                 if ended:
-                    break
+                    return self._ended(ended, status)
                 if "Running" in status.values():
                     busy = time.monotonic()
                 elif time.monotonic() - busy > 15:  # queued, but no worker took it
                     start_queue(self.jobs)
                     busy = time.monotonic()
             time.sleep(self.poll_s)
-        succeeded = [n for n in ended if status[n] == "Success"]
-        records = committed_experiments(succeeded)
-        if set(succeeded) - set(records):  # not under this commit's refs: ask DVC
+
+    @staticmethod
+    def _ended(ended: list[str], status: dict[str, str]) -> dict[str, Experiment | None]:
+        """Ended without a ref: failed, or (Success) committed somewhere exp show can find."""
+        if any(status[n] == "Success" for n in ended):
             show = exp_show()
             records = {e.name: e for state, e in experiment_states(show) if state == "success"}
-        return {n: records.get(n) for n in ended}
+            return {n: records.get(n) if status[n] == "Success" else None for n in ended}
+        return dict.fromkeys(ended)
 
 
 def _exp_refs() -> str:

@@ -422,6 +422,27 @@ def test_committed_experiments_read_this_commits_exp_refs(tmp_path, monkeypatch)
     assert one.metrics == {"val.accuracy": 0.9, "cv.enabled": False}
 
 
+def test_queue_runner_trusts_a_ref_over_a_stale_running_status(monkeypatch):
+    """DVC's queue can list a finished experiment as Running for good: its ref says it ended.
+    A failed trial has no ref; the queue's status tells it."""
+    done = Experiment("t-1", "abc", {}, {"val.r2": 0.5})
+    refs = {"t-1": done}
+    statuses = {"t-1": "Running", "t-2": "Running"}
+    monkeypatch.setattr(study_module, "_exp_refs", lambda: " ".join(refs))
+    monkeypatch.setattr(
+        study_module,
+        "committed_experiments",
+        lambda names: {n: refs[n] for n in names if n in refs},
+    )
+    monkeypatch.setattr(study_module, "queue_status", lambda names: {n: statuses[n] for n in names})
+    polls = iter(range(50))
+    monkeypatch.setattr(study_module.time, "sleep", lambda s: next(polls))  # no endless wait
+    runner = study_module.QueueRunner(jobs=2)
+    assert runner.wait(["t-1", "t-2"]) == {"t-1": done}
+    statuses["t-2"] = "Failed"
+    assert runner.wait(["t-2"]) == {"t-2": None}
+
+
 def test_resume_adds_this_commits_experiments_in_the_space(study_dir, capsys):
     runner = FakeRunner()
     runner.running["queued-4444"] = {**IN_SPACE, "train.epochs": 20}  # still in DVC's queue
