@@ -40,6 +40,7 @@ INT_KINDS = ("int_uniform", "int_log_uniform")
 
 TIMED_OUT = -9  # dvc's return code when `timeout` ran out (it was killed)
 SHOW_TIMEOUT = 120.0  # seconds for one `dvc exp show` (a few seconds when all is well)
+EXPS_RUN = Path(".dvc/tmp/exps/run")  # DVC's per-run folders of queued experiments
 
 
 def dvc(
@@ -233,15 +234,32 @@ def start_queue(jobs: int) -> None:
             raise PipelineError(f"`dvc queue start` failed:\n{log.read().strip()}")
 
 
-def queue_status(names: list[str]) -> dict[str, str]:
-    """Status (Queued / Running / Success / Failed ...) of the named queue tasks."""
+@dataclass(frozen=True)
+class QueueTask:
+    rev: str  # the queued experiment's commit, as `dvc queue status` abbreviates it
+    status: str  # Queued / Running / Success / Failed ...
+
+
+def queue_tasks(names: list[str]) -> dict[str, QueueTask]:
+    """The named tasks of `dvc queue status`."""
     out = dvc("queue", "status").stdout
-    status = {}
+    tasks = {}
     for line in out.splitlines():
         cells = line.split()
         if len(cells) >= 4 and cells[1] in names:
-            status[cells[1]] = cells[-1]
-    return status
+            tasks[cells[1]] = QueueTask(cells[0], cells[-1])
+    return tasks
+
+
+def queue_status(names: list[str]) -> dict[str, str]:
+    """Status (Queued / Running / Success / Failed ...) of the named queue tasks."""
+    return {name: task.status for name, task in queue_tasks(names).items()}
+
+
+def task_started(rev: str) -> bool:
+    """Whether a queue task's run has begun: DVC's executor writes its info under
+    .dvc/tmp/exps/run/<rev>/ when it sets the experiment up (and leaves it there)."""
+    return any(EXPS_RUN.glob(f"{rev}*"))
 
 
 def load_search(

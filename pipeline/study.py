@@ -37,6 +37,7 @@ from pipeline.errors import PipelineError
 from pipeline.experiments import (
     Dimension,
     Experiment,
+    QueueTask,
     baselines_from_show,
     check_metric,
     check_trial,
@@ -47,9 +48,10 @@ from pipeline.experiments import (
     experiment_states,
     flatten,
     load_search,
-    queue_status,
+    queue_tasks,
     set_args,
     start_queue,
+    task_started,
 )
 from pipeline.task import lower_is_better
 
@@ -274,19 +276,32 @@ class QueueRunner:
     workers (a worker stops after 10 s of empty queue, so waiting restarts them if needed).
 
     A trial has finished when its commit appears under this commit's experiment refs (read from
-    git in milliseconds): `dvc queue status` can list a finished experiment as Running long after
-    it ended (seen on a busy 2-core machine, once until the study was killed). The queue's status
-    tells the failed ones (no ref) and idle workers; it costs about a CPU-second, taken from the
-    trials on a small machine, so it is asked when the refs change or every `check_s`.
+    git in milliseconds). The queue's status tells the failed ones (no ref) and idle workers; it
+    costs about a CPU-second, taken from the trials on a small machine, so it is asked when the
+    refs change or every `check_s`. DVC's queue can drop a task: a worker that is shutting down
+    for want of work receives it, and it stays Running without ever starting (seen once in 80
+    trials on a busy 2-core machine). One listed as Running whose run has not begun after
+    `lost_s` is killed and queued again under `<name>-again`; the trial keeps its name.
     """
 
-    def __init__(self, jobs: int, poll_s: float = 1.0, check_s: float = 5.0) -> None:
+    def __init__(
+        self, jobs: int, poll_s: float = 1.0, check_s: float = 5.0, lost_s: float = 30.0
+    ) -> None:
         self.jobs = jobs
         self.poll_s = poll_s
         self.check_s = check_s
+        self.lost_s = lost_s
+        self.params: dict[str, dict[str, Any]] = {}  # trial name -> its params
+        self.running_as: dict[str, str] = {}  # trial name -> its experiment's name in DVC
+        self.unstarted: dict[str, float] = {}  # experiment listed Running, not begun: since
 
     def submit(self, name: str, params: dict[str, Any]) -> None:
-        dvc("exp", "run", "--queue", "--name", name, *set_args(params))
+        self.params[name] = params
+        self._queue(name, name)
+
+    def _queue(self, trial: str, name: str) -> None:
+        dvc("exp", "run", "--queue", "--name", name, *set_args(self.params[trial]))
+        self.running_as[trial] = name
         start_queue(self.jobs)
 
     def wait(self, names: list[str]) -> dict[str, Experiment | None]:
@@ -295,19 +310,38 @@ class QueueRunner:
             now_refs = _exp_refs()
             if now_refs != refs or time.monotonic() - checked > self.check_s:
                 refs, checked = now_refs, time.monotonic()
-                finished = committed_experiments(names)
+                trial_of = {self.running_as.get(n, n): n for n in names}
+                finished = committed_experiments(list(trial_of))
                 if finished:
-                    return dict(finished)
-                status = queue_status(names)
-                ended = [n for n in names if status.get(n) not in ("Queued", "Running", None)]
+                    return {trial_of[n]: exp for n, exp in finished.items()}
+                tasks = queue_tasks(list(trial_of))
+                status = {n: task.status for n, task in tasks.items()}
+                ended = [n for n in trial_of if status.get(n) not in ("Queued", "Running", None)]
                 if ended:
-                    return self._ended(ended, status)
+                    return {trial_of[n]: exp for n, exp in self._ended(ended, status).items()}
+                self._requeue_lost(tasks, trial_of)
                 if "Running" in status.values():
                     busy = time.monotonic()
                 elif time.monotonic() - busy > 15:  # queued, but no worker took it
                     start_queue(self.jobs)
                     busy = time.monotonic()
             time.sleep(self.poll_s)
+
+    def _requeue_lost(self, tasks: dict[str, QueueTask], trial_of: dict[str, str]) -> None:
+        now = time.monotonic()
+        for name, task in tasks.items():
+            if task.status != "Running" or task_started(task.rev):
+                self.unstarted.pop(name, None)
+            elif now - self.unstarted.setdefault(name, now) > self.lost_s:
+                self.unstarted.pop(name)
+                dvc("queue", "kill", name, check=False)
+                again = f"{name}-again"
+                print(
+                    f"search: DVC's queue lost {name} (Running, but not begun for "
+                    f"{self.lost_s:g} s); queued it again as {again}",
+                    flush=True,
+                )
+                self._queue(trial_of[name], again)
 
     @staticmethod
     def _ended(ended: list[str], status: dict[str, str]) -> dict[str, Experiment | None]:

@@ -19,6 +19,7 @@ from pipeline.errors import PipelineError
 from pipeline.experiments import (
     TIMED_OUT,
     Experiment,
+    QueueTask,
     _set,
     committed_experiments,
     exp_show,
@@ -29,6 +30,7 @@ from pipeline.experiments import (
     sample,
     set_args,
     table,
+    task_started,
 )
 from pipeline.study import (
     TPE_STARTUP_TRIALS,
@@ -422,25 +424,68 @@ def test_committed_experiments_read_this_commits_exp_refs(tmp_path, monkeypatch)
     assert one.metrics == {"val.accuracy": 0.9, "cv.enabled": False}
 
 
-def test_queue_runner_trusts_a_ref_over_a_stale_running_status(monkeypatch):
+def test_a_task_has_started_once_dvc_made_its_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert not task_started("857ba40")
+    (tmp_path / ".dvc/tmp/exps/run/857ba407203a73a59923b6d83195927c18f09915").mkdir(parents=True)
+    assert task_started("857ba40") and not task_started("0fb318b")
+
+
+@pytest.fixture
+def fake_queue(monkeypatch):
+    """QueueRunner over a fake DVC: `refs` (name -> committed experiment), `tasks` (name ->
+    QueueTask), `started` (revs whose run began), `calls` (the dvc commands it ran)."""
+    queue = {"refs": {}, "tasks": {}, "started": set(), "calls": []}
+    refs, tasks = queue["refs"], queue["tasks"]
+    finished = lambda names: {n: refs[n] for n in names if n in refs}  # noqa: E731
+    monkeypatch.setattr(study_module, "_exp_refs", lambda: " ".join(refs))
+    monkeypatch.setattr(study_module, "committed_experiments", finished)
+    monkeypatch.setattr(study_module, "queue_tasks", lambda names: {n: tasks[n] for n in names})
+    monkeypatch.setattr(study_module, "task_started", lambda rev: rev in queue["started"])
+    monkeypatch.setattr(study_module, "start_queue", lambda jobs: None)
+    monkeypatch.setattr(study_module, "dvc", lambda *args, **kw: queue["calls"].append(args))
+    polls = iter(range(50))
+    monkeypatch.setattr(study_module.time, "sleep", lambda s: next(polls))  # no endless wait
+    return queue
+
+
+def test_queue_runner_trusts_a_ref_over_a_stale_running_status(fake_queue):
     """DVC's queue can list a finished experiment as Running for good: its ref says it ended.
     A failed trial has no ref; the queue's status tells it."""
     done = Experiment("t-1", "abc", {}, {"val.r2": 0.5})
-    refs = {"t-1": done}
-    statuses = {"t-1": "Running", "t-2": "Running"}
-    monkeypatch.setattr(study_module, "_exp_refs", lambda: " ".join(refs))
-    monkeypatch.setattr(
-        study_module,
-        "committed_experiments",
-        lambda names: {n: refs[n] for n in names if n in refs},
-    )
-    monkeypatch.setattr(study_module, "queue_status", lambda names: {n: statuses[n] for n in names})
-    polls = iter(range(50))
-    monkeypatch.setattr(study_module.time, "sleep", lambda s: next(polls))  # no endless wait
+    fake_queue["refs"]["t-1"] = done
+    fake_queue["tasks"]["t-1"] = QueueTask("a1", "Running")
+    fake_queue["tasks"]["t-2"] = QueueTask("a2", "Running")
+    fake_queue["started"] |= {"a1", "a2"}
     runner = study_module.QueueRunner(jobs=2)
     assert runner.wait(["t-1", "t-2"]) == {"t-1": done}
-    statuses["t-2"] = "Failed"
+    fake_queue["tasks"]["t-2"] = QueueTask("a2", "Failed")
     assert runner.wait(["t-2"]) == {"t-2": None}
+    assert fake_queue["calls"] == []  # nothing killed or queued again
+
+
+def test_queue_runner_queues_a_lost_task_again(fake_queue, monkeypatch, capsys):
+    """A task DVC lists as Running whose run never began (a worker shutting down took it) is
+    killed and queued again with the trial's params; the trial's result comes back under its
+    own name."""
+    runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
+    runner.submit("t-1", {"train.lr": 0.01})
+    assert fake_queue["calls"][-1][:5] == ("exp", "run", "--queue", "--name", "t-1")
+    fake_queue["tasks"]["t-1"] = QueueTask("b1", "Running")  # never started
+
+    def requeued(*args, **kw):
+        fake_queue["calls"].append(args)
+        if args[:2] == ("exp", "run"):  # the new task runs and finishes
+            fake_queue["refs"]["t-1-again"] = Experiment("t-1-again", "c", {}, {"val.r2": 0.7})
+
+    monkeypatch.setattr(study_module, "dvc", requeued)
+    got = runner.wait(["t-1"])
+    assert got == {"t-1": fake_queue["refs"]["t-1-again"]}
+    assert ("queue", "kill", "t-1") in fake_queue["calls"]
+    again = fake_queue["calls"][-1]
+    assert again[:5] == ("exp", "run", "--queue", "--name", "t-1-again")
+    assert again[5:] == fake_queue["calls"][0][5:]  # the same params
+    assert "lost t-1" in capsys.readouterr().out
 
 
 def test_resume_adds_this_commits_experiments_in_the_space(study_dir, capsys):
