@@ -83,7 +83,11 @@ def study(project: Path, sampler: str, trials: int, jobs: int, metric: str) -> d
     sh(project, sys.executable, "-m", "pipeline", "search", "--sampler", sampler,
        "--trials", str(trials), "--jobs", str(jobs), "--metric", metric)  # fmt: skip
     seconds = time.perf_counter() - started
-    ranked = rank(list(committed_experiments(cwd=project).values()), metric)
+    found = committed_experiments(cwd=project)
+    requeued = [name for name in found if name.endswith("-again")]
+    if requeued:
+        print(f"{sampler}: DVC's queue dropped and search queued again: {requeued}", flush=True)
+    ranked = rank(list(found.values()), metric)
     test = metric.replace("val.", "test.", 1)
     return {
         "val": ranked[0].metrics[metric],
