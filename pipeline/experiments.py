@@ -247,7 +247,9 @@ def queue_tasks(names: list[str]) -> dict[str, QueueTask]:
     for line in out.splitlines():
         cells = line.split()
         if len(cells) >= 4 and cells[1] in names:
-            tasks[cells[1]] = QueueTask(cells[0], cells[-1])
+            seen = tasks.get(cells[1])  # a name can recur on another commit: the live one
+            if seen is None or seen.status not in ("Queued", "Running"):
+                tasks[cells[1]] = QueueTask(cells[0], cells[-1])
     return tasks
 
 

@@ -153,8 +153,12 @@ def past_trials(
     """The experiments in `states` that lie in the space (space keys inside their ranges, every
     other param as in `base`, the flattened params.yaml), oldest first; and why others don't."""
     keys = {dim.key for dim in dims}
+    names = {exp.name for _, exp in states}
     found, skipped = [], []
     for state, exp in sorted(states, key=lambda se: se[1].created):
+        if f"{exp.name}-again" in names:
+            skipped.append(f"{exp.name}: lost by DVC's queue; {exp.name}-again is the trial")
+            continue
         if not exp.params:
             skipped.append(f"{exp.name}: no params")
             continue
@@ -185,6 +189,9 @@ class Runner(Protocol):
     named ones has ended and returns each ended one's record (None when it failed)."""
 
     def submit(self, name: str, params: dict[str, Any]) -> None: ...
+
+    def adopt(self, name: str, params: dict[str, Any]) -> None:
+        """A trial an interrupted search queued, to be waited for like a submitted one."""
 
     def wait(self, names: list[str]) -> dict[str, Experiment | None]: ...
 
@@ -226,6 +233,7 @@ def run_study(
         if p.state in UNFINISHED and len(study.trials) < trials:
             study.enqueue_trial(p.params, user_attrs={"experiment": p.name})
             in_flight[p.name] = study.ask(dists)
+            runner.adopt(p.name, to_params(dims, p.params))
     if past:
         told = sum(p.state not in UNFINISHED for p in past)
         log(
@@ -299,6 +307,9 @@ class QueueRunner:
         self.params[name] = params
         self._queue(name, name)
 
+    def adopt(self, name: str, params: dict[str, Any]) -> None:
+        self.params[name] = params
+
     def _queue(self, trial: str, name: str) -> None:
         dvc("exp", "run", "--queue", "--name", name, *set_args(self.params[trial]))
         self.running_as[trial] = name
@@ -319,7 +330,9 @@ class QueueRunner:
                 ended = [n for n in trial_of if status.get(n) not in ("Queued", "Running", None)]
                 if ended:
                     return {trial_of[n]: exp for n, exp in self._ended(ended, status).items()}
-                self._requeue_lost(tasks, trial_of)
+                unqueued = self._requeue_lost(tasks, trial_of)
+                if unqueued:
+                    return unqueued
                 if "Running" in status.values():
                     busy = time.monotonic()
                 elif time.monotonic() - busy > 15:  # queued, but no worker took it
@@ -327,30 +340,40 @@ class QueueRunner:
                     busy = time.monotonic()
             time.sleep(self.poll_s)
 
-    def _requeue_lost(self, tasks: dict[str, QueueTask], trial_of: dict[str, str]) -> None:
-        now = time.monotonic()
+    def _requeue_lost(
+        self, tasks: dict[str, QueueTask], trial_of: dict[str, str]
+    ) -> dict[str, Experiment | None]:
+        """Kill each task listed as Running whose run has not begun for `lost_s` and queue its
+        trial again; the trials that could not be queued again, as failed."""
+        now, unqueued = time.monotonic(), {}
         for name, task in tasks.items():
             if task.status != "Running" or task_started(task.rev):
                 self.unstarted.pop(name, None)
-            elif now - self.unstarted.setdefault(name, now) > self.lost_s:
-                self.unstarted.pop(name)
-                dvc("queue", "kill", name, check=False)
-                again = f"{name}-again"
-                print(
-                    f"search: DVC's queue lost {name} (Running, but not begun for "
-                    f"{self.lost_s:g} s); queued it again as {again}",
-                    flush=True,
-                )
-                self._queue(trial_of[name], again)
+                continue
+            if now - self.unstarted.setdefault(name, now) <= self.lost_s:
+                continue
+            self.unstarted.pop(name)
+            if dvc("queue", "kill", name, check=False).returncode != 0:
+                continue  # DVC would not (a worker says it runs it): wait on it
+            trial, again = trial_of[name], f"{name}-again"
+            print(f"search: DVC's queue lost {name} (Running, never begun); queuing {again}")
+            try:
+                self._queue(trial, again)
+            except PipelineError as exc:  # e.g. DVC's queue lock, held by a starting worker
+                print(f"search: {trial} told as failed: {exc}", flush=True)
+                unqueued[trial] = None
+        return unqueued
 
     @staticmethod
     def _ended(ended: list[str], status: dict[str, str]) -> dict[str, Experiment | None]:
-        """Ended without a ref: failed, or (Success) committed somewhere exp show can find."""
-        if any(status[n] == "Success" for n in ended):
+        """Ended without a ref when last looked: failed, or (Success) committed since, or
+        somewhere only exp show finds."""
+        succeeded = [n for n in ended if status[n] == "Success"]
+        records: dict[str, Experiment] = committed_experiments(succeeded) if succeeded else {}
+        if set(succeeded) - set(records):
             show = exp_show()
             records = {e.name: e for state, e in experiment_states(show) if state == "success"}
-            return {n: records.get(n) if status[n] == "Success" else None for n in ended}
-        return dict.fromkeys(ended)
+        return {n: records.get(n) if n in succeeded else None for n in ended}
 
 
 def _exp_refs() -> str:

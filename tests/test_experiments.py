@@ -23,9 +23,12 @@ from pipeline.experiments import (
     _set,
     committed_experiments,
     exp_show,
+    experiment_states,
     experiments_from_show,
+    flatten,
     load_space,
     parse_space,
+    queue_tasks,
     rank,
     sample,
     set_args,
@@ -36,6 +39,7 @@ from pipeline.study import (
     TPE_STARTUP_TRIALS,
     Past,
     distributions,
+    past_trials,
     run_study,
     search_study,
     to_optuna,
@@ -221,6 +225,9 @@ class FakeRunner:
         self.submitted.append((name, params))
         self.running[name] = params
         self.max_in_flight = max(self.max_in_flight, len(self.running))
+
+    def adopt(self, name: str, params: dict) -> None:
+        self.running.setdefault(name, params)
 
     def wait(self, names: list[str]) -> dict:
         assert set(names) == set(self.running)
@@ -434,58 +441,150 @@ def test_a_task_has_started_once_dvc_made_its_run_folder(tmp_path, monkeypatch):
 @pytest.fixture
 def fake_queue(monkeypatch):
     """QueueRunner over a fake DVC: `refs` (name -> committed experiment), `tasks` (name ->
-    QueueTask), `started` (revs whose run began), `calls` (the dvc commands it ran)."""
+    QueueTask), `started` (revs whose run began), `calls` (the dvc commands it ran, answered by
+    `answer(args)`: rc 0 unless it says otherwise), `on_poll(i)` (run at each poll's sleep)."""
     queue = {"refs": {}, "tasks": {}, "started": set(), "calls": []}
+    queue["answer"] = lambda args: 0
+    queue["on_poll"] = lambda i: None
     refs, tasks = queue["refs"], queue["tasks"]
+
+    def dvc(*args, check=True, timeout=None):
+        queue["calls"].append(args)
+        return subprocess.CompletedProcess(args, queue["answer"](args), "", "")
+
     finished = lambda names: {n: refs[n] for n in names if n in refs}  # noqa: E731
     monkeypatch.setattr(study_module, "_exp_refs", lambda: " ".join(refs))
     monkeypatch.setattr(study_module, "committed_experiments", finished)
-    monkeypatch.setattr(study_module, "queue_tasks", lambda names: {n: tasks[n] for n in names})
+    monkeypatch.setattr(
+        study_module, "queue_tasks", lambda names: {n: tasks[n] for n in names if n in tasks}
+    )
     monkeypatch.setattr(study_module, "task_started", lambda rev: rev in queue["started"])
     monkeypatch.setattr(study_module, "start_queue", lambda jobs: None)
-    monkeypatch.setattr(study_module, "dvc", lambda *args, **kw: queue["calls"].append(args))
-    polls = iter(range(50))
-    monkeypatch.setattr(study_module.time, "sleep", lambda s: next(polls))  # no endless wait
+    monkeypatch.setattr(study_module, "dvc", dvc)
+    polls = iter(range(50))  # a wait that never ends fails the test (StopIteration)
+    monkeypatch.setattr(study_module.time, "sleep", lambda s: queue["on_poll"](next(polls)))
     return queue
+
+
+def _exp(name: str, r2: float = 0.5) -> Experiment:
+    return Experiment(name, "c0ffee", {}, {"val.r2": r2})
 
 
 def test_queue_runner_trusts_a_ref_over_a_stale_running_status(fake_queue):
     """DVC's queue can list a finished experiment as Running for good: its ref says it ended.
     A failed trial has no ref; the queue's status tells it."""
-    done = Experiment("t-1", "abc", {}, {"val.r2": 0.5})
-    fake_queue["refs"]["t-1"] = done
+    fake_queue["refs"]["t-1"] = _exp("t-1")
     fake_queue["tasks"]["t-1"] = QueueTask("a1", "Running")
     fake_queue["tasks"]["t-2"] = QueueTask("a2", "Running")
     fake_queue["started"] |= {"a1", "a2"}
     runner = study_module.QueueRunner(jobs=2)
-    assert runner.wait(["t-1", "t-2"]) == {"t-1": done}
+    assert runner.wait(["t-1", "t-2"]) == {"t-1": fake_queue["refs"]["t-1"]}
     fake_queue["tasks"]["t-2"] = QueueTask("a2", "Failed")
     assert runner.wait(["t-2"]) == {"t-2": None}
     assert fake_queue["calls"] == []  # nothing killed or queued again
 
 
-def test_queue_runner_queues_a_lost_task_again(fake_queue, monkeypatch, capsys):
+def test_queue_runner_leaves_a_running_task_alone(fake_queue):
+    """A task whose run has begun is never taken for lost, however long it runs."""
+    fake_queue["tasks"]["t-1"] = QueueTask("a1", "Running")
+    fake_queue["started"].add("a1")
+    fake_queue["on_poll"] = lambda i: i == 5 and fake_queue["refs"].update({"t-1": _exp("t-1")})
+    runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
+    assert runner.wait(["t-1"]) == {"t-1": fake_queue["refs"]["t-1"]}
+    assert fake_queue["calls"] == []
+
+
+def _finish_when_queued(fake_queue):
+    """Fake DVC answers: `exp run --queue --name X` queues X, which finishes at once."""
+
+    def answer(args):
+        if args[:4] == ("exp", "run", "--queue", "--name"):
+            fake_queue["refs"][args[4]] = _exp(args[4], 0.7)
+        return 0
+
+    fake_queue["answer"] = answer
+
+
+def test_queue_runner_queues_a_lost_task_again(fake_queue, capsys):
     """A task DVC lists as Running whose run never began (a worker shutting down took it) is
-    killed and queued again with the trial's params; the trial's result comes back under its
-    own name."""
+    killed and queued again with the trial's params; the result comes back under the trial's
+    own name. A trial carried over from an interrupted search (adopted) is queued again too."""
+    for adopted in (False, True):
+        fake_queue["calls"].clear()
+        runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
+        if adopted:
+            runner.adopt("t-1", {"train.lr": 0.01})
+        else:
+            runner.submit("t-1", {"train.lr": 0.01})
+        fake_queue["tasks"]["t-1"] = QueueTask("b1", "Running")  # never begun
+        _finish_when_queued(fake_queue)
+        got = runner.wait(["t-1"])
+        assert got == {"t-1": fake_queue["refs"]["t-1-again"]}
+        kill, again = fake_queue["calls"][-2:]
+        assert kill == ("queue", "kill", "t-1")
+        assert again == ("exp", "run", "--queue", "--name", "t-1-again", "-S", "train.lr=0.01")
+        assert "lost t-1" in capsys.readouterr().out
+        del fake_queue["refs"]["t-1-again"]
+
+
+def test_queue_runner_waits_on_a_task_dvc_will_not_kill(fake_queue):
+    """A kill DVC refuses (a worker says it runs the task) queues nothing: the wait goes on."""
     runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
     runner.submit("t-1", {"train.lr": 0.01})
-    assert fake_queue["calls"][-1][:5] == ("exp", "run", "--queue", "--name", "t-1")
-    fake_queue["tasks"]["t-1"] = QueueTask("b1", "Running")  # never started
+    fake_queue["tasks"]["t-1"] = QueueTask("b1", "Running")
 
-    def requeued(*args, **kw):
+    def refuse(args):
+        if args[:2] == ("queue", "kill"):
+            fake_queue["refs"]["t-1"] = _exp("t-1")  # it was running after all, and ends
+            return 1
+        return 0
+
+    fake_queue["answer"] = refuse
+    assert runner.wait(["t-1"]) == {"t-1": fake_queue["refs"]["t-1"]}
+    assert [c[:2] for c in fake_queue["calls"]] == [("exp", "run"), ("queue", "kill")]
+
+
+def test_queue_runner_tells_a_trial_it_cannot_queue_again_as_failed(fake_queue, capsys):
+    runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
+    runner.submit("t-1", {"train.lr": 0.01})
+    fake_queue["tasks"]["t-1"] = QueueTask("b1", "Running")
+
+    def locked(*args, check=True, timeout=None):
         fake_queue["calls"].append(args)
-        if args[:2] == ("exp", "run"):  # the new task runs and finishes
-            fake_queue["refs"]["t-1-again"] = Experiment("t-1-again", "c", {}, {"val.r2": 0.7})
+        if args[:2] == ("exp", "run"):
+            raise PipelineError("`dvc exp run` failed:\nERROR: Unable to acquire lock")
+        return subprocess.CompletedProcess(args, 0, "", "")
 
-    monkeypatch.setattr(study_module, "dvc", requeued)
-    got = runner.wait(["t-1"])
-    assert got == {"t-1": fake_queue["refs"]["t-1-again"]}
-    assert ("queue", "kill", "t-1") in fake_queue["calls"]
-    again = fake_queue["calls"][-1]
-    assert again[:5] == ("exp", "run", "--queue", "--name", "t-1-again")
-    assert again[5:] == fake_queue["calls"][0][5:]  # the same params
-    assert "lost t-1" in capsys.readouterr().out
+    study_module.dvc = locked  # the fixture's monkeypatch restores it
+    assert runner.wait(["t-1"]) == {"t-1": None}
+    assert "t-1 told as failed" in capsys.readouterr().out
+
+
+def test_a_trial_queued_again_stands_for_the_lost_one():
+    """The killed original of a requeued trial is not a second (failed) trial on resume."""
+    lost, again = _show_exp("s-1", "failed", IN_SPACE), _show_exp("s-1-again", "queued", IN_SPACE)
+    show = [{"rev": "abc", "experiments": [lost, again]}]
+    dims = parse_space(STUDY_SPACE, BASE)
+    past, skipped = past_trials(experiment_states(show), dims, flatten(BASE), "val.accuracy")
+    assert [(p.name, p.state) for p in past] == [("s-1-again", "queued")]
+    assert skipped == ["s-1: lost by DVC's queue; s-1-again is the trial"]
+
+
+def test_queue_tasks_prefer_the_live_task_of_a_recurring_name(monkeypatch):
+    """A study rerun on a new commit reuses its names; DVC's queue lists every commit's tasks."""
+    out = (
+        "Task     Name      Created    Status\n"
+        "aaaaaaa  s-tpe-1   09:26 PM   Running\n"
+        "bbbbbbb  s-tpe-1   08:01 PM   Success\n"
+        "ccccccc  s-tpe-2   08:02 PM   Failed\n"
+        "\nWorker status: 1 active, 0 idle\n"
+    )
+    answer = subprocess.CompletedProcess([], 0, out, "")
+    monkeypatch.setattr("pipeline.experiments.dvc", lambda *args, **kw: answer)
+    assert queue_tasks(["s-tpe-1", "s-tpe-2"]) == {
+        "s-tpe-1": QueueTask("aaaaaaa", "Running"),
+        "s-tpe-2": QueueTask("ccccccc", "Failed"),
+    }
 
 
 def test_resume_adds_this_commits_experiments_in_the_space(study_dir, capsys):
