@@ -310,8 +310,18 @@ class QueueRunner:
     def adopt(self, name: str, params: dict[str, Any]) -> None:
         self.params[name] = params
 
-    def _queue(self, trial: str, name: str) -> None:
-        dvc("exp", "run", "--queue", "--name", name, *set_args(self.params[trial]))
+    def _queue(self, trial: str, name: str, tries: int = 10) -> None:
+        """Queue the trial as experiment `name`. DVC's locks do not wait (the queue's stash is
+        locked while a worker sets an experiment up), so a busy lock is retried for 30 s."""
+        for attempt in range(tries):
+            try:
+                dvc("exp", "run", "--queue", "--name", name, *set_args(self.params[trial]))
+                break
+            except PipelineError as exc:
+                busy = "is busy, it is being blocked by" in str(exc) or "acquire lock" in str(exc)
+                if not busy or attempt == tries - 1:
+                    raise
+                time.sleep(3)
         self.running_as[trial] = name
         start_queue(self.jobs)
 

@@ -544,6 +544,30 @@ def test_queue_runner_waits_on_a_task_dvc_will_not_kill(fake_queue):
     assert [c[:2] for c in fake_queue["calls"]] == [("exp", "run"), ("queue", "kill")]
 
 
+def test_queue_runner_retries_dvcs_busy_lock_when_queuing(fake_queue, monkeypatch):
+    """DVC's locks fail at once when held (a worker setting an experiment up holds the queue's);
+    queuing retries them, and nothing else."""
+    answers = [
+        "'.dvc/tmp/exps/celery/stash' is busy, it is being blocked by:\n  (PID 7): exp run",
+        "Unable to acquire lock. Most likely another DVC process is running",
+        None,
+    ]
+
+    def busy(*args, check=True, timeout=None):
+        fake_queue["calls"].append(args)
+        text = answers.pop(0)
+        if text:
+            raise PipelineError(f"`dvc {' '.join(args)}` failed:\nERROR: {text}")
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    monkeypatch.setattr(study_module, "dvc", busy)
+    study_module.QueueRunner(jobs=1).submit("t-1", {"train.lr": 0.01})
+    assert len(fake_queue["calls"]) == 3 and answers == []
+    answers[:] = ["params.yaml: train.lr is not a number", None]
+    with pytest.raises(PipelineError, match="not a number"):
+        study_module.QueueRunner(jobs=1).submit("t-2", {"train.lr": "x"})
+
+
 def test_queue_runner_tells_a_trial_it_cannot_queue_again_as_failed(fake_queue, capsys):
     runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
     runner.submit("t-1", {"train.lr": 0.01})
