@@ -364,6 +364,11 @@ def _git(*args: str, cwd: Path | None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
 
 
+def exp_refs() -> str:
+    """DVC's experiment refs, listed (a finished experiment changes them; 10 ms to list)."""
+    return _git("for-each-ref", "refs/exps", cwd=None).stdout
+
+
 def committed_experiments(
     names: list[str] | None = None, cwd: Path | None = None
 ) -> dict[str, Experiment]:

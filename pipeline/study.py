@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from pipeline.experiments import (
     committed_experiments,
     default_metric,
     dvc,
+    exp_refs,
     exp_show,
     experiment_states,
     flatten,
@@ -287,9 +287,10 @@ class QueueRunner:
     git in milliseconds). The queue's status tells the failed ones (no ref) and idle workers; it
     costs about a CPU-second, taken from the trials on a small machine, so it is asked when the
     refs change or every `check_s`. DVC's queue can drop a task: a worker that is shutting down
-    for want of work receives it, and it stays Running without ever starting (seen once in 80
-    trials on a busy 2-core machine). One listed as Running whose run has not begun after
-    `lost_s` is killed and queued again under `<name>-again`; the trial keeps its name.
+    for want of work receives it, and it stays Running without ever starting (seen three times
+    in about 170 trials on a busy 2-core machine). One listed as Running whose run has not
+    begun after `lost_s` is killed and queued again under `<name>-again`; the trial keeps its
+    name.
     """
 
     def __init__(
@@ -328,7 +329,7 @@ class QueueRunner:
     def wait(self, names: list[str]) -> dict[str, Experiment | None]:
         refs, checked, busy = "", 0.0, time.monotonic()
         while True:
-            now_refs = _exp_refs()
+            now_refs = exp_refs()
             if now_refs != refs or time.monotonic() - checked > self.check_s:
                 refs, checked = now_refs, time.monotonic()
                 trial_of = {self.running_as.get(n, n): n for n in names}
@@ -366,7 +367,10 @@ class QueueRunner:
             if dvc("queue", "kill", name, check=False).returncode != 0:
                 continue  # DVC would not (a worker says it runs it): wait on it
             trial, again = trial_of[name], f"{name}-again"
-            print(f"search: DVC's queue lost {name} (Running, never begun); queuing {again}")
+            print(
+                f"search: DVC's queue lost {name} (Running, never begun); queuing {again}",
+                flush=True,
+            )
             try:
                 self._queue(trial, again)
             except PipelineError as exc:  # e.g. DVC's queue lock, held by a starting worker
@@ -384,12 +388,6 @@ class QueueRunner:
             show = exp_show()
             records = {e.name: e for state, e in experiment_states(show) if state == "success"}
         return {n: records.get(n) if n in succeeded else None for n in ended}
-
-
-def _exp_refs() -> str:
-    """DVC's experiment refs (a finished or failed experiment changes them)."""
-    proc = subprocess.run(["git", "for-each-ref", "refs/exps"], capture_output=True, text=True)
-    return proc.stdout
 
 
 def search_study(

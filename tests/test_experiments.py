@@ -453,7 +453,7 @@ def fake_queue(monkeypatch):
         return subprocess.CompletedProcess(args, queue["answer"](args), "", "")
 
     finished = lambda names: {n: refs[n] for n in names if n in refs}  # noqa: E731
-    monkeypatch.setattr(study_module, "_exp_refs", lambda: " ".join(refs))
+    monkeypatch.setattr(study_module, "exp_refs", lambda: " ".join(refs))
     monkeypatch.setattr(study_module, "committed_experiments", finished)
     monkeypatch.setattr(
         study_module, "queue_tasks", lambda names: {n: tasks[n] for n in names if n in tasks}
