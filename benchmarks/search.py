@@ -4,11 +4,15 @@ For each table of benchmarks/quality.py's suite, a temporary git + DVC repositor
 project with only `data.path`, `data.target`, `data.task` (and any `--set key=value`) changed;
 `dvc repro` builds the baseline (its HistGradientBoosting baseline is the bar), then each sampler
 runs its study of `--trials` trials on its own empty commit (so neither resumes from the other),
-ranked on the validation metric of quality.py (val.accuracy, val.r2). Both samplers share the
-space file's seed, so TPE's 5 random start-up trials are the random sampler's first 5.
+ranked on the validation metric of quality.py (val.accuracy, val.r2), or with `--rank cv` on its
+cross-validated mean (cv.enabled on, `cv.val.<name>.mean`: the mean over split.folds folds of
+the non-test rows, k more trainings per trial). Both samplers share the space file's seed, and
+both begin with params.yaml's own values (the baseline, restored by DVC's run-cache), so TPE's
+random start-up trials are the random sampler's first ones.
 
     python benchmarks/search.py --tables chile --trials 4
     python benchmarks/search.py --trials 20 --jobs 2          # the issue's goal, all tables
+    python benchmarks/search.py --tables chile --rank cv      # chosen on 5-fold CV instead
 
 The last line: `tables=N tpe_better=K winner_beats_hgb=M` (TPE's winner on the test split).
 """
@@ -76,7 +80,7 @@ def build(table: quality.Table, parent: Path, space: Path, overrides: dict) -> P
     return project
 
 
-def study(project: Path, sampler: str, trials: int, jobs: int, metric: str) -> dict:
+def study(project: Path, sampler: str, trials: int, jobs: int, metric: str, test: str) -> dict:
     """Run one sampler's study on its own commit; its winner by `metric` and the winner's test."""
     sh(project, "git", "commit", "-q", "--allow-empty", "-m", f"{sampler} study")
     started = time.perf_counter()
@@ -88,7 +92,6 @@ def study(project: Path, sampler: str, trials: int, jobs: int, metric: str) -> d
     if requeued:
         print(f"{sampler}: DVC's queue dropped and search queued again: {requeued}", flush=True)
     ranked = rank(list(found.values()), metric)
-    test = metric.replace("val.", "test.", 1)
     return {
         "val": ranked[0].metrics[metric],
         "test": ranked[0].metrics[test],
@@ -103,17 +106,23 @@ def main() -> None:
     parser.add_argument("--tables", nargs="+", default=[t.name for t in quality.SUITE])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument(
+        "--rank", choices=("val", "cv"), default="val", help="choose on val, or on k-fold CV"
+    )
     parser.add_argument("--space", type=Path, default=ROOT / "search.yaml")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
     args = parser.parse_args()
     overrides = quality.parse_overrides(args.set)
+    if args.rank == "cv":
+        overrides["cv.enabled"] = True
     chosen = [t for t in quality.SUITE if t.name in args.tables]
     print(f"trials {args.trials}, jobs {args.jobs}, space {args.space}; overrides {overrides}")
     print(
         "| table | metric | TPE best val | random best val | TPE better | TPE winner test | "
-        "random winner test | defaults test | HGB test | minutes (TPE, random) |\n"
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
+        "random winner test | defaults test | HGB test | winners (TPE, random) | "
+        "minutes (TPE, random) |\n"
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---|---:|",
         flush=True,
     )
     better = beats_hgb = 0
@@ -124,8 +133,9 @@ def main() -> None:
             baseline = json.loads((project / "reports" / "metrics.json").read_text())
             hgb = baseline["baselines"]["hist_gradient_boosting"]["test"][table.metric]
             defaults = baseline["test"][table.metric]  # the MLP of params.yaml, same split
-            metric = f"val.{table.metric}"
-            got = {s: study(project, s, args.trials, args.jobs, metric) for s in SAMPLERS}
+            metric = f"val.{table.metric}" if args.rank == "val" else f"cv.val.{table.metric}.mean"
+            test = f"test.{table.metric}"
+            got = {s: study(project, s, args.trials, args.jobs, metric, test) for s in SAMPLERS}
         finally:
             if (parent / "project" / ".dvc").exists():
                 sh(parent / "project", "dvc", "queue", "stop")  # its idle workers
@@ -141,6 +151,7 @@ def main() -> None:
             f"| {table.name} | {metric} | {tpe['val']:.4f} | {rnd['val']:.4f} | "
             f"{'yes' if tpe['val'] > rnd['val'] else 'no'} | {tpe['test']:.4f} | "
             f"{rnd['test']:.4f} | {defaults:.4f} | {hgb:.4f} | "
+            f"{tpe['winner'].split('-', 1)[1]}, {rnd['winner'].split('-', 1)[1]} | "
             f"{tpe['seconds'] / 60:.1f}, {rnd['seconds'] / 60:.1f} |",
             flush=True,
         )

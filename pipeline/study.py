@@ -7,9 +7,11 @@ in flight, and its validation metric (the one `pipeline best` ranks by) goes bac
 goes on. The experiments are the study's only storage: on start, the experiments of the current
 commit whose params lie in the space (and equal params.yaml elsewhere) are added as completed or
 failed trials, and queued or running ones are waited for, so an interrupted search continues
-where it stopped and `--trials N` counts them all. The sampler is reseeded before each ask from
-the space file's seed and the trial's number: the same results give the same proposals,
-interrupted or not.
+where it stopped and `--trials N` counts them all. A new study's first trial is params.yaml's
+own values when they lie in the space (either sampler): the search measures where it starts,
+and its winner is never worse on the metric than not searching. The sampler is reseeded before
+each ask from the space file's seed and the trial's number: the same results give the same
+proposals, interrupted or not.
 """
 
 from __future__ import annotations
@@ -126,6 +128,17 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def own_values(
+    dims: list[Dimension], base: dict[str, Any]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """params.yaml's values of the space keys as Optuna values (None unless all lie in the
+    space), and the keys whose value lies outside it."""
+    flat = flatten(base)
+    values = {dim.key: to_optuna(dim, flat.get(dim.key)) for dim in dims}
+    outside = [key for key, value in values.items() if value is None]
+    return (None if outside else values), outside
+
+
 # ---------------------------------------------------------------- the experiments already run
 
 
@@ -209,8 +222,10 @@ def run_study(
     reserved: frozenset[str] = frozenset(),
     check: Callable[[dict[str, Any]], None] = lambda params: None,
     log: Callable[[str], None] = lambda line: print(line, flush=True),
+    start: dict[str, Any] | None = None,
 ) -> optuna.Study:
-    """Ask, run (at most `jobs` at once) and tell until the study holds `trials` trials."""
+    """Ask, run (at most `jobs` at once) and tell until the study holds `trials` trials; a new
+    study (no `past`) begins with `start` (Optuna values), when given, before any sampled trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = "minimize" if lower_is_better(metric) else "maximize"
     study = optuna.create_study(direction=direction, sampler=make_sampler(sampler, seed))
@@ -234,6 +249,8 @@ def run_study(
             study.enqueue_trial(p.params, user_attrs={"experiment": p.name})
             in_flight[p.name] = study.ask(dists)
             runner.adopt(p.name, to_params(dims, p.params))
+    if start is not None and not past:
+        study.enqueue_trial(start, user_attrs={"start": True})
     if past:
         told = sum(p.state not in UNFINISHED for p in past)
         log(
@@ -260,7 +277,8 @@ def run_study(
                 log(f"search: trial {trial.number + 1}/{trials} {name} failed: {exc}")
                 continue
             in_flight[name] = trial
-            log(f"search: trial {trial.number + 1}/{trials} {name}: {shown}")
+            own = " (params.yaml's values)" if trial.user_attrs.get("start") else ""
+            log(f"search: trial {trial.number + 1}/{trials} {name}: {shown}{own}")
         if not in_flight:
             break
         for name, exp in runner.wait(list(in_flight)).items():
@@ -421,6 +439,12 @@ def search_study(
     past, skipped = past_trials(states, dims, flatten(base), metric)
     for why in skipped:
         print(f"search: not a trial of this space: {why}")
+    start, outside = own_values(dims, base)
+    if outside and not past:
+        print(
+            f"search: params.yaml's {', '.join(outside)} lie(s) outside the space, so the study "
+            f"does not begin with params.yaml's own values"
+        )
     print(
         f"search: {sampler} study of {space}, {trials} trial(s), {jobs} at a time, {metric}",
         flush=True,
@@ -439,6 +463,7 @@ def search_study(
             prefix=f"{space.stem}-{sampler}",
             reserved=frozenset(e.name for _, e in states),
             check=lambda params: check_trial(params, base, f"{space}: trial"),
+            start=start,
         )
     except KeyboardInterrupt:
         raise PipelineError(

@@ -163,8 +163,9 @@ def test_cv_stage_writes_mean_and_std(tiny: Project):
 
 
 def test_tpe_study_resumes_after_an_interruption_and_best_ranks_it(tiny: Project):
-    """`search --sampler tpe --trials 2 --jobs 1`, interrupted once its first trial is queued,
-    then run again: the study waits for that trial (found in DVC), tells it, runs the second."""
+    """`search --sampler tpe --trials 3 --jobs 1`: trial 1 is params.yaml's own values (in the
+    space; DVC's run-cache restores it), the search is interrupted once trial 2 is queued, then
+    run again: the study takes trial 1, waits for trial 2 (found in DVC), runs the third."""
     tiny.git("checkout", "--", ".")  # earlier tests' workspace runs
     tiny.dvc("checkout", "--force")
     tiny.commit("a fresh baseline for the study")
@@ -176,7 +177,7 @@ def test_tpe_study_resumes_after_an_interruption_and_best_ranks_it(tiny: Project
         },
     }
     (tiny.path / "study.yaml").write_text(yaml.safe_dump(space))
-    args = ["search", "--sampler", "tpe", "--trials", "2", "--jobs", "1", "--space", "study.yaml"]
+    args = ["search", "--sampler", "tpe", "--trials", "3", "--jobs", "1", "--space", "study.yaml"]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     first = subprocess.Popen(
         [sys.executable, "-m", "pipeline", *args],
@@ -192,28 +193,29 @@ def test_tpe_study_resumes_after_an_interruption_and_best_ranks_it(tiny: Project
     lines = []
     for line in first.stdout:  # type: ignore[union-attr]
         lines.append(line)
-        if "trial 1/2 study-tpe-1:" in line:
+        if "trial 2/3 study-tpe-2:" in line:
             first.send_signal(signal.SIGINT)
             break
     lines.append(first.communicate(timeout=60)[0])
     told = "".join(lines)
     assert first.returncode == 1 and "interrupted" in told, told
+    assert "trial 1/3 study-tpe-1: model.dropout=0.1 train.lr=0.01 (params.yaml's values)" in told
 
     second = pipeline(tiny, *args)
     out = second.stdout
     assert second.returncode == 0, second.stderr + out
-    assert "resumed 0 finished trial(s) and 1 unfinished one(s)" in out, out
-    assert re.search(r"study-tpe-1 val.accuracy [\d.]+ \(best so far", out), out
-    assert re.findall(r"trial \d/2 (\S+):", out) == ["study-tpe-2"], out
-    assert "search: done: 2 finished, 0 failed" in out
+    assert "resumed 1 finished trial(s) and 1 unfinished one(s)" in out, out
+    assert re.search(r"study-tpe-2 val.accuracy [\d.]+ \(best so far", out), out
+    assert re.findall(r"trial \d/3 (\S+):", out) == ["study-tpe-3"], out
+    assert "search: done: 3 finished, 0 failed" in out
     wait_for_queue(tiny)
 
     found = experiments(tiny)
-    assert set(found) == {"study-tpe-1", "study-tpe-2"}
+    assert set(found) == {"study-tpe-1", "study-tpe-2", "study-tpe-3"}
     proposed = dict(re.findall(r"(study-tpe-\d): .*train.lr=([\d.e-]+)", told + out))
     for name, params in found.items():
         assert 0.001 <= params["train"]["lr"] <= 0.05 and 0 <= params["model"]["dropout"] <= 0.3
         assert params["train"]["lr"] == float(proposed[name])  # DVC kept every digit
     best = pipeline(tiny, "best")
     assert best.returncode == 0, best.stderr
-    assert best.stdout.count("| study-tpe-") == 2
+    assert best.stdout.count("| study-tpe-") == 3

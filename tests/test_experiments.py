@@ -39,6 +39,7 @@ from pipeline.study import (
     TPE_STARTUP_TRIALS,
     Past,
     distributions,
+    own_values,
     past_trials,
     run_study,
     search_study,
@@ -58,9 +59,11 @@ SPACE = {
 }
 
 
-def test_shipped_space_file_is_valid():
+def test_shipped_space_file_is_valid_and_holds_the_defaults():
     dims, seed = load_space(ROOT / "search.yaml", ROOT / PARAMS_FILE)
     assert dims and seed >= 0
+    start, outside = own_values(dims, BASE)  # a new study begins with the defaults
+    assert start is not None and outside == []
 
 
 def test_draws_are_seeded_and_lie_in_the_space():
@@ -324,6 +327,65 @@ def test_a_resumed_study_proposes_what_the_uninterrupted_one_did():
     resumed, runner2 = _study("tpe", trials=12, past=past)
     assert runner2.submitted == runner.submitted[9:]  # same names, same params
     assert [t.value for t in resumed.trials] == [t.value for t in full.trials]
+
+
+def test_a_study_begins_with_its_start_values_and_a_resumed_one_does_not_repeat_them():
+    dims = parse_space(STUDY_SPACE, BASE)
+    start = {"train.lr": 0.001, "model.dropout": 0.1, "train.epochs": 7, "model.hidden": "[16]"}
+    runs = {}
+    for sampler in ("tpe", "random"):
+        runner = FakeRunner()
+        run_study(dims, sampler, 5, 6, 1, "val.accuracy", runner, (), "s", log=lambda _: None,
+                  start=start)  # fmt: skip
+        runs[sampler] = runner.submitted
+        assert runner.submitted[0] == ("s-1", to_params(dims, start))
+        assert len(runner.submitted) == 6
+    past = [
+        Past(name, "success", {d.key: to_optuna(d, p[d.key]) for d in dims}, _score(p))
+        for name, p in runs["tpe"][:3]
+    ]
+    runner = FakeRunner()
+    run_study(dims, "tpe", 5, 6, 1, "val.accuracy", runner, past, "s", log=lambda _: None,
+              start=start)  # fmt: skip
+    assert runner.submitted == runs["tpe"][3:]
+
+
+def _fresh_commit(monkeypatch) -> None:
+    """exp show of a commit with its metrics and no experiments yet."""
+    show = [RESUME_SHOW[0], {**RESUME_SHOW[1], "experiments": None}]
+    answer = subprocess.CompletedProcess([], 0, json.dumps(show), "")
+    monkeypatch.setattr(study_module, "dvc", lambda *args, **kw: answer)
+    monkeypatch.setattr("pipeline.experiments.dvc", lambda *args, **kw: answer)
+
+
+def test_a_new_search_first_runs_params_yaml_values(study_dir, monkeypatch, capsys):
+    _fresh_commit(monkeypatch)
+    space = {"seed": 1, "space": {
+        "train.lr": {"log_uniform": [0.0001, 0.1]},
+        "model.dropout": {"uniform": [0.0, 0.5]},
+        "model.hidden": {"choice": [[64], BASE["model"]["hidden"]]},
+    }}  # fmt: skip
+    (study_dir / "space.yaml").write_text(yaml.safe_dump(space))
+    own = {
+        "train.lr": BASE["train"]["lr"],
+        "model.dropout": BASE["model"]["dropout"],
+        "model.hidden": BASE["model"]["hidden"],
+    }
+    for sampler in ("tpe", "random"):
+        runner = FakeRunner()
+        search_study(sampler, 3, study_dir / "space.yaml", 1, None, study_dir / "params.yaml",
+                     runner)  # fmt: skip
+        assert runner.submitted[0] == (f"space-{sampler}-1", own)
+        assert "(params.yaml's values)" in capsys.readouterr().out
+
+
+def test_a_search_whose_space_excludes_params_yaml_says_so(study_dir, monkeypatch, capsys):
+    _fresh_commit(monkeypatch)
+    runner = FakeRunner()
+    search_study("tpe", 2, study_dir / "space.yaml", 1, None, study_dir / "params.yaml", runner)
+    out = capsys.readouterr().out
+    assert "params.yaml's model.hidden, train.epochs lie(s) outside the space" in out
+    assert "(params.yaml's values)" not in out and len(runner.submitted) == 2
 
 
 def _show_exp(name: str, state: str, changes: dict, val: float | None = None) -> dict:
