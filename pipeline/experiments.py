@@ -240,9 +240,18 @@ class QueueTask:
     status: str  # Queued / Running / Success / Failed ...
 
 
-def queue_tasks(names: list[str]) -> dict[str, QueueTask]:
-    """The named tasks of `dvc queue status`."""
-    out = dvc("queue", "status").stdout
+def queue_tasks(names: list[str], tries: int = 10) -> dict[str, QueueTask]:
+    """The named tasks of `dvc queue status`. It reads each task's info file, which a starting
+    or ending experiment may be writing ("unexpected error - Expecting value: line 1 column 1",
+    seen once in a study; treeverse/dvc#8014 has its kin), so a failure is retried for 20 s."""
+    for attempt in range(tries):
+        proc = dvc("queue", "status", check=False)
+        if proc.returncode == 0 or attempt == tries - 1:
+            break
+        time.sleep(2)
+    if proc.returncode != 0:
+        raise PipelineError(f"`dvc queue status` failed:\n{(proc.stderr or proc.stdout).strip()}")
+    out = proc.stdout
     tasks = {}
     for line in out.splitlines():
         cells = line.split()

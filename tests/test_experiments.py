@@ -673,6 +673,20 @@ def test_queue_tasks_prefer_the_live_task_of_a_recurring_name(monkeypatch):
     }
 
 
+def test_queue_tasks_retry_dvcs_half_written_info_files(monkeypatch):
+    broken = subprocess.CompletedProcess(
+        [], 255, "", "ERROR: unexpected error - Expecting value: line 1 column 1 (char 0)"
+    )
+    good = subprocess.CompletedProcess([], 0, "aaaaaaa  s-tpe-1   09:26 PM   Running\n", "")
+    answers = iter([broken, broken, good])
+    monkeypatch.setattr("pipeline.experiments.dvc", lambda *args, **kw: next(answers))
+    monkeypatch.setattr("pipeline.experiments.time.sleep", lambda s: None)
+    assert queue_tasks(["s-tpe-1"]) == {"s-tpe-1": QueueTask("aaaaaaa", "Running")}
+    monkeypatch.setattr("pipeline.experiments.dvc", lambda *args, **kw: broken)
+    with pytest.raises(PipelineError, match=r"`dvc queue status` failed:\n.*Expecting value"):
+        queue_tasks(["s-tpe-1"], tries=3)
+
+
 def test_resume_adds_this_commits_experiments_in_the_space(study_dir, capsys):
     runner = FakeRunner()
     runner.running["queued-4444"] = {**IN_SPACE, "train.epochs": 20}  # still in DVC's queue
