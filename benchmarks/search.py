@@ -137,8 +137,8 @@ def main() -> None:
             test = f"test.{table.metric}"
             got = {s: study(project, s, args.trials, args.jobs, metric, test) for s in SAMPLERS}
         finally:
-            if (parent / "project" / ".dvc").exists():
-                sh(parent / "project", "dvc", "queue", "stop")  # its idle workers
+            if (parent / ".dvc").exists():
+                sh(parent, "dvc", "queue", "stop")  # its idle workers
             if args.keep:
                 print(f"kept {parent}", flush=True)
             else:

@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                     Path(args.params),
                 )  # fmt: skip
                 return 0
-            from pipeline.experiments import search
+            from pipeline.study import random_search
 
-            search(args.trials, Path(args.space), args.jobs, args.run, Path(args.params))
+            random_search(args.trials, Path(args.space), args.jobs, args.run, Path(args.params))
             return 0
         if args.command == "best":
             from pipeline.experiments import best

@@ -1,10 +1,9 @@
-"""Experiments: `search` queues seeded random trials as DVC experiments; `best` ranks them.
+"""Experiments: the search space and its seeded draws, DVC's experiments and queue, `best`.
 
-`search` reads a space file (search.yaml): per params key a log-uniform, uniform, integer or
-choice distribution. Keys and every value a trial draws are checked against the typed params
-before anything is queued; each trial becomes `dvc exp run --queue -S key=value ...`, and `--run`
-starts the queue and waits, printing progress. `search --sampler tpe|random` runs an Optuna study
-over the same space instead (pipeline/study.py).
+A space file (search.yaml) holds per params key a log-uniform, uniform, integer or choice
+distribution. Keys and every value a trial can draw are checked against the typed params before
+anything is queued; each trial becomes `dvc exp run --queue -S key=value ...`. The searches
+themselves (random draws queued, or an Optuna study) are in pipeline/study.py.
 
 `best` ranks the experiments of the current commit (`dvc exp show --json`) by a validation
 metric, never a test metric, and with `--apply` applies the winner (`dvc exp apply`); its test
@@ -15,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import subprocess
 import sys
@@ -262,11 +260,6 @@ def queue_tasks(names: list[str], tries: int = 10) -> dict[str, QueueTask]:
     return tasks
 
 
-def queue_status(names: list[str]) -> dict[str, str]:
-    """Status (Queued / Running / Success / Failed ...) of the named queue tasks."""
-    return {name: task.status for name, task in queue_tasks(names).items()}
-
-
 def task_started(rev: str) -> bool:
     """Whether a queue task's run has begun: DVC's executor writes its info under
     .dvc/tmp/exps/run/<rev>/ when it sets the experiment up (and leaves it there)."""
@@ -283,49 +276,6 @@ def load_search(
         raise PipelineError(f"search --jobs: expected an int >= 1, got {jobs}")
     dims, seed = load_space(space, params_file)
     return dims, seed, yaml.safe_load(params_file.read_text()) or {}
-
-
-def search(
-    trials: int, space: Path, jobs: int, run: bool, params_file: Path = PARAMS_FILE
-) -> list[str]:
-    """Queue `trials` random trials; with `run`, run the queue and wait. Returns their names."""
-    dims, seed, base = load_search(trials, jobs, space, params_file)
-    draws = sample(dims, trials, seed)
-    for i, trial in enumerate(draws, 1):
-        check_trial(trial, base, f"{space}: trial {i}")
-    names = []
-    for i, trial in enumerate(draws, 1):
-        out = dvc("exp", "run", "--queue", *set_args(trial)).stdout
-        found = re.findall(r"Queued experiment '([^']+)'", out)
-        names += found
-        shown = " ".join(f"{k}={v}" for k, v in trial.items())
-        print(f"search: queued trial {i}/{trials} {found[0] if found else ''}: {shown}")
-    if not run:
-        print(
-            f"search: start them with `dvc queue start -j {jobs}`; "
-            f"rank them with `python -m pipeline best`"
-        )
-        return names
-    start_queue(jobs)
-    last = ""
-    while True:
-        status = queue_status(names)
-        done = [n for n in names if status.get(n) not in ("Queued", "Running", None)]
-        failed = [n for n in names if status.get(n) == "Failed"]
-        running = sum(status.get(n) == "Running" for n in names)
-        line = f"search: {len(done)}/{len(names)} done, {running} running, {len(failed)} failed"
-        if line != last:
-            print(line, flush=True)
-            last = line
-        if len(done) == len(names):
-            break
-        time.sleep(1)
-    if failed:
-        raise PipelineError(
-            f"search: {len(failed)} trial(s) failed: {failed}; see `dvc queue logs <name>`"
-        )
-    print("search: done; rank them with `python -m pipeline best`")
-    return names
 
 
 # ---------------------------------------------------------------- ranking

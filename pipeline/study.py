@@ -1,4 +1,5 @@
-"""Search that learns: an Optuna study (TPE or random) whose trials are DVC experiments.
+"""Search: seeded random draws queued as DVC experiments (`random_search`), or a search that
+learns: an Optuna study (TPE or random) whose trials are DVC experiments (`search_study`).
 
 Each trial's params come from `study.ask()` with distributions built from the space file
 (search.yaml); the trial runs as a queued DVC experiment named `<study>-<n>`, at most `--jobs`
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ from pipeline.experiments import (
     flatten,
     load_search,
     queue_tasks,
+    sample,
     set_args,
     start_queue,
     task_started,
@@ -483,3 +486,46 @@ def search_study(
         f"`python -m pipeline best --metric {metric}`"
     )
     return study
+
+
+def random_search(
+    trials: int, space: Path, jobs: int, run: bool, params_file: Path = PARAMS_FILE
+) -> list[str]:
+    """`pipeline search --trials N [--run]`: queue N seeded random draws of the space as DVC
+    experiments (DVC names them); with `run`, start the queue and wait for them as a study
+    waits for its trials (a task DVC's queue drops is queued again). Returns their names."""
+    dims, seed, base = load_search(trials, jobs, space, params_file)
+    draws = sample(dims, trials, seed)
+    for i, trial in enumerate(draws, 1):
+        check_trial(trial, base, f"{space}: trial {i}")
+    runner = QueueRunner(jobs)
+    names = []
+    for i, trial in enumerate(draws, 1):
+        out = dvc("exp", "run", "--queue", *set_args(trial)).stdout
+        found = re.findall(r"Queued experiment '([^']+)'", out)
+        for name in found:
+            runner.adopt(name, trial)
+        names += found
+        shown = " ".join(f"{k}={v}" for k, v in trial.items())
+        print(f"search: queued trial {i}/{trials} {found[0] if found else ''}: {shown}")
+    if not run:
+        print(
+            f"search: start them with `dvc queue start -j {jobs}`; "
+            f"rank them with `python -m pipeline best`"
+        )
+        return names
+    start_queue(jobs)
+    pending, failed = list(names), []
+    while pending:
+        for name, exp in runner.wait(pending).items():
+            pending.remove(name)
+            if exp is None:
+                failed.append(name)
+        print(f"search: {len(names) - len(pending)}/{len(names)} done, {len(failed)} failed",
+              flush=True)  # fmt: skip
+    if failed:
+        raise PipelineError(
+            f"search: {len(failed)} trial(s) failed: {failed}; see `dvc queue logs <name>`"
+        )
+    print("search: done; rank them with `python -m pipeline best`")
+    return names

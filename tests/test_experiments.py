@@ -687,6 +687,28 @@ def test_queue_tasks_retry_dvcs_half_written_info_files(monkeypatch):
         queue_tasks(["s-tpe-1"], tries=3)
 
 
+def test_random_search_run_waits_like_a_study_and_names_the_failed(study_dir, monkeypatch, capsys):
+    queued = iter(["lusty-ants", "rapid-cobs"])
+    dims, seed = load_space(study_dir / "space.yaml", study_dir / "params.yaml")
+    first = sample(dims, 2, seed)[0]
+
+    def fake_dvc(*args, check=True, timeout=None):
+        assert args[:3] == ("exp", "run", "--queue")
+        return subprocess.CompletedProcess(args, 0, f"Queued experiment '{next(queued)}'\n", "")
+
+    class Runner(FakeRunner):  # the first draw's experiment fails
+        def __init__(self, jobs):
+            super().__init__(fail=lambda params: params == first)
+
+    monkeypatch.setattr(study_module, "dvc", fake_dvc)
+    monkeypatch.setattr(study_module, "start_queue", lambda jobs: None)
+    monkeypatch.setattr(study_module, "QueueRunner", Runner)
+    with pytest.raises(PipelineError, match=re.escape("1 trial(s) failed: ['lusty-ants']")):
+        study_module.random_search(2, study_dir / "space.yaml", 2, True, study_dir / "params.yaml")
+    out = capsys.readouterr().out
+    assert "search: queued trial 2/2 rapid-cobs:" in out and "search: 2/2 done, 1 failed" in out
+
+
 def test_resume_adds_this_commits_experiments_in_the_space(study_dir, capsys):
     runner = FakeRunner()
     runner.running["queued-4444"] = {**IN_SPACE, "train.epochs": 20}  # still in DVC's queue
