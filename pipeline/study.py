@@ -311,7 +311,8 @@ class QueueRunner:
     for want of work receives it, and it stays Running without ever starting (seen three times
     in about 170 trials on a busy 2-core machine). One listed as Running whose run has not
     begun after `lost_s` is killed and queued again under `<name>-again`; the trial keeps its
-    name.
+    name. One that has no ref and is missing from the queue's status for `lost_s` (removed from
+    the queue by hand, or its record lost) is told as failed rather than waited for.
     """
 
     def __init__(
@@ -324,6 +325,7 @@ class QueueRunner:
         self.params: dict[str, dict[str, Any]] = {}  # trial name -> its params
         self.running_as: dict[str, str] = {}  # trial name -> its experiment's name in DVC
         self.unstarted: dict[str, float] = {}  # experiment listed Running, not begun: since
+        self.unlisted: dict[str, float] = {}  # experiment missing from the queue's status: since
 
     def submit(self, name: str, params: dict[str, Any]) -> None:
         self.params[name] = params
@@ -362,7 +364,7 @@ class QueueRunner:
                 ended = [n for n in trial_of if status.get(n) not in ("Queued", "Running", None)]
                 if ended:
                     return {trial_of[n]: exp for n, exp in self._ended(ended, status).items()}
-                unqueued = self._requeue_lost(tasks, trial_of)
+                unqueued = self._requeue_lost(tasks, trial_of) | self._gone(tasks, trial_of)
                 if unqueued:
                     return unqueued
                 if "Running" in status.values():
@@ -398,6 +400,24 @@ class QueueRunner:
                 print(f"search: {trial} told as failed: {exc}", flush=True)
                 unqueued[trial] = None
         return unqueued
+
+    def _gone(
+        self, tasks: dict[str, QueueTask], trial_of: dict[str, str]
+    ) -> dict[str, Experiment | None]:
+        """The trials whose experiment the queue has not listed for `lost_s`, as failed."""
+        now, gone = time.monotonic(), {}
+        for name, trial in trial_of.items():
+            if name in tasks:
+                self.unlisted.pop(name, None)
+            elif now - self.unlisted.setdefault(name, now) > self.lost_s:
+                self.unlisted.pop(name)
+                print(
+                    f"search: {name} is gone from DVC's queue (no status, no result for "
+                    f"{self.lost_s:g} s); told as failed",
+                    flush=True,
+                )
+                gone[trial] = None
+        return gone
 
     @staticmethod
     def _ended(ended: list[str], status: dict[str, str]) -> dict[str, Experiment | None]:

@@ -646,6 +646,26 @@ def test_queue_runner_tells_a_trial_it_cannot_queue_again_as_failed(fake_queue, 
     assert "t-1 told as failed" in capsys.readouterr().out
 
 
+def test_queue_runner_tells_a_trial_gone_from_the_queue_as_failed(fake_queue, capsys):
+    """No ref and no status (removed from DVC's queue): failed once that lasts `lost_s`; a task
+    missing from one status answer only is waited for."""
+    runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
+    runner.submit("t-1", {"train.lr": 0.01})
+    runner.submit("t-2", {"train.lr": 0.02})
+
+    def on_poll(i):
+        if i == 0:
+            fake_queue["tasks"]["t-1"] = QueueTask("a1", "Queued")
+        if i == 2:
+            fake_queue["refs"]["t-1"] = _exp("t-1")
+
+    fake_queue["on_poll"] = on_poll
+    assert runner.wait(["t-1"]) == {"t-1": fake_queue["refs"]["t-1"]}
+    assert "gone" not in capsys.readouterr().out
+    assert runner.wait(["t-2"]) == {"t-2": None}  # never listed
+    assert "t-2 is gone from DVC's queue" in capsys.readouterr().out
+
+
 def test_a_trial_queued_again_stands_for_the_lost_one():
     """The killed original of a requeued trial is not a second (failed) trial on resume."""
     lost, again = _show_exp("s-1", "failed", IN_SPACE), _show_exp("s-1-again", "queued", IN_SPACE)
