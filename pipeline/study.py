@@ -300,6 +300,24 @@ def run_study(
 # ---------------------------------------------------------------- DVC's queue as the runner
 
 
+def queue_experiment(params: dict[str, Any], name: str | None = None, tries: int = 10) -> str:
+    """`dvc exp run --queue [--name NAME] -S key=value ...`; the experiment's name ("" if DVC's
+    answer does not say it). DVC's locks do not wait (the queue's stash is locked while a worker
+    sets an experiment up), so a busy lock is retried for 30 s."""
+    named = ["--name", name] if name else []
+    for attempt in range(tries):
+        try:
+            out = dvc("exp", "run", "--queue", *named, *set_args(params)).stdout
+            break
+        except PipelineError as exc:
+            busy = "is busy, it is being blocked by" in str(exc) or "acquire lock" in str(exc)
+            if not busy or attempt == tries - 1:
+                raise
+            time.sleep(3)
+    found = re.findall(r"Queued experiment '([^']+)'", out)
+    return found[0] if found else (name or "")
+
+
 class QueueRunner:
     """Each trial is `dvc exp run --queue --name <name> -S ...`; `dvc queue start -j J` keeps J
     workers (a worker stops after 10 s of empty queue, so waiting restarts them if needed).
@@ -334,18 +352,8 @@ class QueueRunner:
     def adopt(self, name: str, params: dict[str, Any]) -> None:
         self.params[name] = params
 
-    def _queue(self, trial: str, name: str, tries: int = 10) -> None:
-        """Queue the trial as experiment `name`. DVC's locks do not wait (the queue's stash is
-        locked while a worker sets an experiment up), so a busy lock is retried for 30 s."""
-        for attempt in range(tries):
-            try:
-                dvc("exp", "run", "--queue", "--name", name, *set_args(self.params[trial]))
-                break
-            except PipelineError as exc:
-                busy = "is busy, it is being blocked by" in str(exc) or "acquire lock" in str(exc)
-                if not busy or attempt == tries - 1:
-                    raise
-                time.sleep(3)
+    def _queue(self, trial: str, name: str) -> None:
+        queue_experiment(self.params[trial], name)
         self.running_as[trial] = name
         start_queue(self.jobs)
 
@@ -521,13 +529,12 @@ def random_search(
     runner = QueueRunner(jobs)
     names = []
     for i, trial in enumerate(draws, 1):
-        out = dvc("exp", "run", "--queue", *set_args(trial)).stdout
-        found = re.findall(r"Queued experiment '([^']+)'", out)
-        for name in found:
+        name = queue_experiment(trial)
+        if name:
             runner.adopt(name, trial)
-        names += found
+            names.append(name)
         shown = " ".join(f"{k}={v}" for k, v in trial.items())
-        print(f"search: queued trial {i}/{trials} {found[0] if found else ''}: {shown}")
+        print(f"search: queued trial {i}/{trials} {name}: {shown}")
     if not run:
         print(
             f"search: start them with `dvc queue start -j {jobs}`; "
