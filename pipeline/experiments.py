@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -41,14 +42,25 @@ SHOW_TIMEOUT = 120.0  # seconds for one `dvc exp show` (a few seconds when all i
 EXPS_RUN = Path(".dvc/tmp/exps/run")  # DVC's per-run folders of queued experiments
 
 
+def _dvc_command() -> tuple[str, dict[str, str]]:
+    """dvc (on PATH, or beside this interpreter) and an environment whose PATH starts with this
+    interpreter's folder: DVC's queue starts its workers as `dvc`, so with an unactivated venv
+    (`.venv/bin/python -m pipeline search`) they would never start and the queue would wait."""
+    here = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": os.pathsep.join([here, os.environ.get("PATH", "")])}
+    return shutil.which("dvc", path=env["PATH"]) or str(Path(here) / "dvc"), env
+
+
 def dvc(
     *args: str, check: bool = True, timeout: float | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the dvc beside this interpreter (or on PATH); a failure becomes a PipelineError. Past
-    `timeout` seconds it is killed and returns TIMED_OUT."""
-    exe = shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
+    """Run dvc (see _dvc_command); a failure becomes a PipelineError. Past `timeout` seconds it
+    is killed and returns TIMED_OUT."""
+    exe, env = _dvc_command()
     try:
-        proc = subprocess.run([exe, *args], text=True, capture_output=True, timeout=timeout)
+        proc = subprocess.run(
+            [exe, *args], text=True, capture_output=True, timeout=timeout, env=env
+        )
     except subprocess.TimeoutExpired:
         proc = subprocess.CompletedProcess(
             [exe, *args], TIMED_OUT, "", f"dvc {' '.join(args)}: no answer in {timeout:g} s"
@@ -224,9 +236,11 @@ def load_space(path: Path, params_file: Path) -> tuple[list[Dimension], int]:
 def start_queue(jobs: int) -> None:
     """`dvc queue start`; its output goes to a file, not a pipe: the worker it forks keeps its
     output open, so a captured pipe would block until the whole queue has run."""
-    exe = shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
+    exe, env = _dvc_command()
     with tempfile.TemporaryFile("w+") as log:
-        code = subprocess.call([exe, "queue", "start", "-j", str(jobs)], stdout=log, stderr=log)
+        code = subprocess.call(
+            [exe, "queue", "start", "-j", str(jobs)], stdout=log, stderr=log, env=env
+        )
         if code != 0:
             log.seek(0)
             raise PipelineError(f"`dvc queue start` failed:\n{log.read().strip()}")
