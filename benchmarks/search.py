@@ -40,6 +40,7 @@ ROOT = quality.ROOT
 sys.path.insert(0, str(ROOT))
 from pipeline import study as study_module  # noqa: E402
 from pipeline.experiments import committed_experiments, rank  # noqa: E402
+from pipeline.task import lower_is_better  # noqa: E402
 
 SAMPLERS = ("tpe", "random")
 
@@ -155,11 +156,13 @@ def main() -> None:
                 time.sleep(2)
                 shutil.rmtree(parent, ignore_errors=True)
         tpe, rnd = got["tpe"], got["random"]
-        better += tpe["val"] > rnd["val"]
-        beats_hgb += tpe["test"] >= hgb
+        sign = -1.0 if lower_is_better(metric) else 1.0  # suite metrics: higher is better
+        tpe_better = sign * tpe["val"] > sign * rnd["val"]
+        better += tpe_better
+        beats_hgb += sign * tpe["test"] >= sign * hgb
         print(
             f"| {table.name} | {metric} | {tpe['val']:.4f} | {rnd['val']:.4f} | "
-            f"{'yes' if tpe['val'] > rnd['val'] else 'no'} | {tpe['test']:.4f} | "
+            f"{'yes' if tpe_better else 'no'} | {tpe['test']:.4f} | "
             f"{rnd['test']:.4f} | {defaults:.4f} | {hgb:.4f} | "
             f"{tpe['winner'].split('-', 1)[1]}, {rnd['winner'].split('-', 1)[1]} | "
             f"{tpe['informed']:.4f}, {rnd['informed']:.4f} | "
