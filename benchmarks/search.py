@@ -17,6 +17,9 @@ random start-up trials are the random sampler's first ones.
 The last line: `tables=N tpe_better=K winner_beats_hgb=M` (TPE's winner on the test split).
 "mean val after start-up" averages the metric of the trials after TPE's start-up ones: TPE's
 informed proposals against the random sampler's draws, whether or not the best of each differs.
+"corr(val, test)" is the correlation of the ranking metric and the test metric over both
+studies' trials: near 0, the trials differ by no more than the split's noise, and which one wins
+on test is a draw.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,6 +92,14 @@ def trial_number(name: str) -> int:
     return int(name.removesuffix("-again").rsplit("-", 1)[1])
 
 
+def correlation(pairs: list[tuple[float, float]]) -> float:
+    """Pearson's r of (ranking metric, test metric) over trials: does the ranking predict test?"""
+    try:
+        return statistics.correlation(*zip(*pairs, strict=True))
+    except (statistics.StatisticsError, TypeError):  # fewer than 2 trials, or a constant metric
+        return float("nan")
+
+
 def study(project: Path, sampler: str, trials: int, jobs: int, metric: str, test: str) -> dict:
     """Run one sampler's study on its own commit; its winner by `metric` and the winner's test."""
     sh(project, "git", "commit", "-q", "--allow-empty", "-m", f"{sampler} study")
@@ -103,6 +115,7 @@ def study(project: Path, sampler: str, trials: int, jobs: int, metric: str, test
     startup = study_module.TPE_STARTUP_TRIALS  # TPE's informed trials come after these
     informed = [e.metrics[metric] for e in ranked if trial_number(e.name) > startup]
     return {
+        "pairs": [(e.metrics[metric], e.metrics[test]) for e in ranked if test in e.metrics],
         "val": ranked[0].metrics[metric],
         "informed": sum(informed) / len(informed) if informed else float("nan"),
         "test": ranked[0].metrics[test],
@@ -132,8 +145,8 @@ def main() -> None:
     print(
         "| table | metric | TPE best val | random best val | TPE better | TPE winner test | "
         "random winner test | defaults test | HGB test | winners (TPE, random) | "
-        "mean val after start-up (TPE, random) | minutes (TPE, random) |\n"
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---|---|---:|",
+        "mean val after start-up (TPE, random) | corr(val, test) | minutes (TPE, random) |\n"
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---|---|---:|---:|",
         flush=True,
     )
     better = beats_hgb = 0
@@ -156,6 +169,7 @@ def main() -> None:
                 time.sleep(2)
                 shutil.rmtree(parent, ignore_errors=True)
         tpe, rnd = got["tpe"], got["random"]
+        corr = correlation(tpe["pairs"] + rnd["pairs"])
         sign = -1.0 if lower_is_better(metric) else 1.0  # suite metrics: higher is better
         tpe_better = sign * tpe["val"] > sign * rnd["val"]
         better += tpe_better
@@ -165,7 +179,7 @@ def main() -> None:
             f"{'yes' if tpe_better else 'no'} | {tpe['test']:.4f} | "
             f"{rnd['test']:.4f} | {defaults:.4f} | {hgb:.4f} | "
             f"{tpe['winner'].split('-', 1)[1]}, {rnd['winner'].split('-', 1)[1]} | "
-            f"{tpe['informed']:.4f}, {rnd['informed']:.4f} | "
+            f"{tpe['informed']:.4f}, {rnd['informed']:.4f} | {corr:.2f} | "
             f"{tpe['seconds'] / 60:.1f}, {rnd['seconds'] / 60:.1f} |",
             flush=True,
         )
