@@ -13,6 +13,7 @@ random start-up trials are the random sampler's first ones.
     python benchmarks/search.py --tables chile --trials 4
     python benchmarks/search.py --trials 20 --jobs 2          # the goal, all tables
     python benchmarks/search.py --tables chile --rank cv      # chosen on 5-fold CV instead
+    python benchmarks/search.py --tables hi --set seed=1      # another split (quality.py's 0-2)
 
 The last line: `tables=N tpe_better=K winner_beats_hgb=M` (TPE's winner on the test split).
 "mean val after start-up" averages the metric of the trials after TPE's start-up ones: TPE's
