@@ -95,9 +95,11 @@ def trial_number(name: str) -> int:
 
 def correlation(pairs: list[tuple[float, float]]) -> float:
     """Pearson's r of (ranking metric, test metric) over trials: does the ranking predict test?"""
+    if len(pairs) < 2:
+        return float("nan")
     try:
         return statistics.correlation(*zip(*pairs, strict=True))
-    except (statistics.StatisticsError, TypeError):  # fewer than 2 trials, or a constant metric
+    except statistics.StatisticsError:  # a metric constant over the trials
         return float("nan")
 
 
