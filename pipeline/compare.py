@@ -6,18 +6,14 @@ PNG (reports/compare_curves.png). The other revision's files are read with `git 
 cache: false reports are committed) or, for cached outputs such as reports/train/history.json,
 from the local DVC cache (`dvc.api.read`); a curve that neither holds is reported missing.
 
-Noise, explicitly: a change counts only when it exceeds the metric's noise, which is
-- the fold-to-fold standard deviation from reports/cv.json, when cv ran in the workspace;
-- otherwise, for metrics that are proportions (accuracy, f1 ...), the standard error of a
-  proportion at the revision's value, sqrt(p(1-p)/n) with n the rows of that split, and never
-  less than 1/n (one row changing its prediction);
-- otherwise (log_loss, rmse, mae, r2), 5% of the revision's value (absolute, at least 1e-9).
+Noise, explicitly: a change counts only when it exceeds the metric's noise, by pipeline/noise.py's
+rule (the cv fold std from reports/cv.json when cv ran in the workspace, else a proportion's
+standard error at the revision's value with n the split's rows, else 5% of that value).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,21 +22,12 @@ from pipeline import io
 from pipeline.config import Params
 from pipeline.errors import PipelineError
 from pipeline.experiments import dvc
-from pipeline.task import lower_is_better
+from pipeline.noise import RELATIVE_NOISE, noise, verdict
 
-PROPORTIONS = {
-    "accuracy",
-    "balanced_accuracy",
-    "f1_macro",
-    "precision_macro",
-    "recall_macro",
-    "roc_auc",
-}
 HEADLINES = {
     "classification": ("accuracy", "f1_macro", "log_loss"),
     "regression": ("rmse", "mae", "r2"),
 }
-RELATIVE_NOISE = 0.05
 
 
 def read_at(rev: str, path: Path) -> str | None:
@@ -54,26 +41,6 @@ def read_at(rev: str, path: Path) -> str | None:
         return dvc.api.read(str(path), rev=rev)
     except Exception:  # dvc raises many kinds for "not there"
         return None
-
-
-def noise(
-    metric: str, base: float, n: int | None, cv_std: float | None = None
-) -> tuple[float, str]:
-    """The change below which two values count as the same, and the rule that gave it."""
-    if cv_std is not None:
-        return cv_std, "cv std"
-    if metric in PROPORTIONS and n:
-        p = min(max(base, 0.0), 1.0)
-        return max(math.sqrt(p * (1 - p) / n), 1 / n), f"proportion s.e., n={n}"
-    return max(abs(base) * RELATIVE_NOISE, 1e-9), f"{RELATIVE_NOISE:.0%} of value"
-
-
-def verdict(metric: str, base: float, new: float, tolerance: float) -> str:
-    delta = new - base
-    if abs(delta) <= tolerance:
-        return "same within noise"
-    improved = delta < 0 if lower_is_better(metric) else delta > 0
-    return "better" if improved else "worse"
 
 
 def verdict_lines(

@@ -30,6 +30,7 @@ import yaml
 from pipeline import io
 from pipeline.config import PARAMS_FILE, param_key_problem, parse_params
 from pipeline.errors import PipelineError
+from pipeline.noise import noise, verdict
 from pipeline.task import lower_is_better
 
 SPACE_FILE = Path("search.yaml")
@@ -435,6 +436,29 @@ def table(ranked: list[Experiment], metric: str) -> str:
     return "\n".join(lines)
 
 
+def margin(winner: Experiment, commit: Experiment | None, metric: str, val_rows: int | None) -> str:
+    """The winner against the commit's own run on `metric`, beside the metric's noise (the rule
+    of compare's verdicts): a best that is "same within noise" is a draw on unseen rows."""
+    old = commit.metrics.get(metric) if commit else None
+    if not isinstance(old, int | float):
+        return (
+            f"margin: this commit's own run has no {metric} to set {winner.name} against "
+            f"(run `dvc repro` with the committed params and commit its metrics)"
+        )
+    name = metric.removeprefix("cv.").removeprefix("val.").removesuffix(".mean")
+    cv_std = winner.metrics.get(f"cv.val.{name}.std") if metric.startswith("cv.") else None
+    tolerance, rule = noise(name, old, val_rows, cv_std)
+    new = winner.metrics[metric]
+    said = verdict(metric, old, new, tolerance)
+    line = (
+        f"margin: {winner.name} against this commit's own run, {metric} {old:.4g} -> {new:.4g} "
+        f"({new - old:+.4g}; noise +-{tolerance:.3g}, {rule}): {said}"
+    )
+    if said == "same within noise":
+        line += "; on the test rows the winner may land on either side of the commit's run"
+    return line
+
+
 def best(metric: str | None, apply: bool) -> Experiment:
     show = exp_show()
     experiments = experiments_from_show(show)
@@ -449,6 +473,9 @@ def best(metric: str | None, apply: bool) -> Experiment:
     print(f"Experiments ranked by {metric} ({direction} is better):\n")
     print(table(ranked, metric))
     winner = ranked[0]
+    commit = next((b for b in baselines_from_show(show) if b.name != "workspace"), None)
+    split = io.read_json(io.SPLIT_REPORT) if io.SPLIT_REPORT.exists() else {}
+    print(f"\n{margin(winner, commit, metric, split.get('rows', {}).get('val'))}")
     if not apply:
         print(f"\nbest: {winner.name}; apply it with `python -m pipeline best --apply`")
         return winner

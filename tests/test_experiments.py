@@ -13,7 +13,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from pipeline import study as study_module
-from pipeline.compare import noise, verdict, verdict_lines
+from pipeline.compare import verdict_lines
 from pipeline.config import PARAMS_FILE
 from pipeline.errors import PipelineError
 from pipeline.experiments import (
@@ -27,6 +27,7 @@ from pipeline.experiments import (
     experiments_from_show,
     flatten,
     load_space,
+    margin,
     parse_space,
     queue_tasks,
     rank,
@@ -35,6 +36,7 @@ from pipeline.experiments import (
     table,
     task_started,
 )
+from pipeline.noise import noise, verdict
 from pipeline.study import (
     TPE_STARTUP_TRIALS,
     Past,
@@ -167,6 +169,29 @@ def test_best_refuses_test_metrics(metric):
 def test_best_refuses_non_validation_metrics():
     with pytest.raises(PipelineError, match="not a validation metric"):
         rank(experiments_from_show(SHOW), "train.lr")
+
+
+def test_best_says_whether_the_winner_beats_the_commit_by_more_than_noise():
+    commit = Experiment("abc", "abc", {}, {"val.accuracy": 0.80, "cv.val.accuracy.mean": 0.80})
+    close = Experiment("tpe-7", "r", {}, {"val.accuracy": 0.805})
+    # 2000 val rows: s.e. sqrt(.8 * .2 / 2000) = 0.0089 > 0.005
+    said = margin(close, commit, "val.accuracy", 2000)
+    assert "0.8 -> 0.805 (+0.005; noise +-0.00894, proportion s.e., n=2000)" in said
+    assert "same within noise" in said and "either side" in said
+    clear = Experiment("tpe-9", "r", {}, {"val.accuracy": 0.83})
+    assert margin(clear, commit, "val.accuracy", 2000).endswith(": better")
+    # cv: the winner's fold-to-fold std is the noise
+    folds = Experiment(
+        "tpe-3", "r", {}, {"cv.val.accuracy.mean": 0.81, "cv.val.accuracy.std": 0.002}
+    )
+    assert "noise +-0.002, cv std): better" in margin(folds, commit, "cv.val.accuracy.mean", None)
+    # lower is better: a smaller loss is the gain
+    loss = Experiment("abc", "abc", {}, {"val.log_loss": 0.50})
+    lower = Experiment("tpe-4", "r", {}, {"val.log_loss": 0.40})
+    assert margin(lower, loss, "val.log_loss", 2000).endswith(": better")
+    # a commit without the metric (cv never ran there) is said, not guessed
+    assert "has no cv.val.accuracy.mean" in margin(folds, loss, "cv.val.accuracy.mean", None)
+    assert "has no val.accuracy" in margin(close, None, "val.accuracy", 2000)
 
 
 def test_noise_rules():
