@@ -212,6 +212,12 @@ class Runner(Protocol):
     def wait(self, names: list[str]) -> dict[str, Experiment | None]: ...
 
 
+def asked(study: optuna.Study) -> int:
+    """Trials asked so far: an enqueued one (the start values) waits in study.trials until the
+    next ask takes it, and is not yet a trial of the count."""
+    return sum(t.state != TrialState.WAITING for t in study.trials)
+
+
 def run_study(
     dims: list[Dimension],
     sampler: str,
@@ -248,7 +254,7 @@ def run_study(
             )
         )
     for p in past:  # an interrupted search's trials, still in DVC's queue: wait for them
-        if p.state in UNFINISHED and len(study.trials) < trials:
+        if p.state in UNFINISHED and asked(study) < trials:
             study.enqueue_trial(p.params, user_attrs={"experiment": p.name})
             in_flight[p.name] = study.ask(dists)
             runner.adopt(p.name, to_params(dims, p.params))
@@ -261,7 +267,7 @@ def run_study(
             f"from the experiments of this commit"
         )
     while True:
-        while len(in_flight) < jobs and len(study.trials) < trials:
+        while len(in_flight) < jobs and asked(study) < trials:
             study.sampler = make_sampler(sampler, seed + len(study.trials))
             trial = study.ask(dists)
             params = to_params(dims, trial.params)

@@ -365,6 +365,10 @@ def test_a_study_begins_with_its_start_values_and_a_resumed_one_does_not_repeat_
         runs[sampler] = runner.submitted
         assert runner.submitted[0] == ("s-1", to_params(dims, start))
         assert len(runner.submitted) == 6
+    one = FakeRunner()  # a one-trial study is its start values (not zero trials)
+    study = run_study(dims, "tpe", 5, 1, 1, "val.accuracy", one, (), "s", log=lambda _: None,
+                      start=start)  # fmt: skip
+    assert one.submitted == [("s-1", to_params(dims, start))] and len(study.trials) == 1
     past = [
         Past(name, "success", {d.key: to_optuna(d, p[d.key]) for d in dims}, _score(p))
         for name, p in runs["tpe"][:3]
