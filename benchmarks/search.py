@@ -15,8 +15,10 @@ random start-up trials are the random sampler's first ones.
     python benchmarks/search.py --tables chile --rank cv      # chosen on 5-fold CV instead
     python benchmarks/search.py --tables hi --set seed=1      # another split (quality.py's 0-2)
     python benchmarks/search.py --tables hi --samplers tpe    # only the winner against HGB
+    python benchmarks/search.py --tables hi --samplers tpe --seeds 0 1 2   # means over 3 splits
 
-The last line: `tables=N tpe_better=K winner_beats_hgb=M` (TPE's winner on the test split).
+The last line: `tables=N seeds=S tpe_better=K winner_beats_hgb=M` (TPE's winner on the test
+split; with several `--seeds`, K counts table-seed pairs and M compares the means over seeds).
 "mean val after start-up" averages the metric of the trials after TPE's start-up ones: TPE's
 informed proposals against the random sampler's draws, whether or not the best of each differs.
 "corr(val, test)" is the correlation of the ranking metric and the test metric over both
@@ -136,6 +138,31 @@ def cell(result: dict, key: str, digits: int = 4) -> str:
     return f"{result[key]:.{digits}f}" if key in result else "-"
 
 
+def measure(table: quality.Table, args: argparse.Namespace, overrides: dict) -> dict:
+    """One table on one split: the baseline's HGB and defaults, each sampler's study."""
+    metric = f"val.{table.metric}" if args.rank == "val" else f"cv.val.{table.metric}.mean"
+    test = f"test.{table.metric}"
+    parent = Path(tempfile.mkdtemp(prefix=f"search-{table.name}-"))
+    try:
+        project = build(table, parent, args.space, overrides)
+        baseline = json.loads((project / "reports" / "metrics.json").read_text())
+        got = {s: study(project, s, args.trials, args.jobs, metric, test) for s in args.samplers}
+    finally:
+        if (parent / ".dvc").exists():
+            sh(parent, "dvc", "queue", "stop")  # its idle workers
+        if args.keep:
+            print(f"kept {parent}", flush=True)
+        else:
+            time.sleep(2)
+            shutil.rmtree(parent, ignore_errors=True)
+    return {
+        "metric": metric,
+        "hgb": baseline["baselines"]["hist_gradient_boosting"]["test"][table.metric],
+        "defaults": baseline["test"][table.metric],  # the MLP of params.yaml, same split
+        "got": got,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", nargs="+", default=[t.name for t in quality.SUITE])
@@ -149,6 +176,11 @@ def main() -> None:
         help="tpe alone measures its winner against HGB at half the cost; the columns of the "
         "sampler left out print as -",
     )  # fmt: skip
+    parser.add_argument(
+        "--seeds", nargs="+", type=int,
+        help="split seeds (params' seed) to repeat each table on; the winner is then set against "
+        "HGB by their means over the seeds (default: params.yaml's seed, one split)",
+    )  # fmt: skip
     parser.add_argument("--space", type=Path, default=ROOT / "search.yaml")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
@@ -157,52 +189,58 @@ def main() -> None:
     if args.rank == "cv":
         overrides["cv.enabled"] = True
     chosen = [t for t in quality.SUITE if t.name in args.tables]
+    seeds = args.seeds or [overrides.get("seed", "params.yaml's")]
     print(f"trials {args.trials}, jobs {args.jobs}, space {args.space}; overrides {overrides}")
     print(
-        "| table | metric | TPE best val | random best val | TPE better | TPE winner test | "
+        "| table | seed | metric | TPE best val | random best val | TPE better | TPE winner test | "
         "random winner test | defaults test | HGB test | winners (TPE, random) | "
         "mean val after start-up (TPE, random) | corr(val, test) | minutes (TPE, random) |\n"
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---|---|---:|---:|",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---|---|---:|---:|",
         flush=True,
     )
-    better = beats_hgb = 0
+    better = 0
+    gaps: dict[str, list[tuple[float, float, float]]] = {}  # table: (winner, hgb, defaults)
+    signs: dict[str, float] = {}
     for table in chosen:
-        parent = Path(tempfile.mkdtemp(prefix=f"search-{table.name}-"))
-        try:
-            project = build(table, parent, args.space, overrides)
-            baseline = json.loads((project / "reports" / "metrics.json").read_text())
-            hgb = baseline["baselines"]["hist_gradient_boosting"]["test"][table.metric]
-            defaults = baseline["test"][table.metric]  # the MLP of params.yaml, same split
-            metric = f"val.{table.metric}" if args.rank == "val" else f"cv.val.{table.metric}.mean"
-            test = f"test.{table.metric}"
-            got = {
-                s: study(project, s, args.trials, args.jobs, metric, test) for s in args.samplers
-            }
-        finally:
-            if (parent / ".dvc").exists():
-                sh(parent, "dvc", "queue", "stop")  # its idle workers
-            if args.keep:
-                print(f"kept {parent}", flush=True)
-            else:
-                time.sleep(2)
-                shutil.rmtree(parent, ignore_errors=True)
-        sign = -1.0 if lower_is_better(metric) else 1.0  # suite metrics: higher is better
-        corr = correlation([pair for s in got.values() for pair in s["pairs"]])
-        tpe, rnd = (got.get(s, LEFT_OUT) for s in SAMPLERS)
-        tpe_better = "-"
-        if len(got) == len(SAMPLERS):
-            tpe_better = "yes" if sign * tpe["val"] > sign * rnd["val"] else "no"
-            better += tpe_better == "yes"
-        if "tpe" in got:
-            beats_hgb += sign * tpe["test"] >= sign * hgb
+        for seed in seeds:
+            split = overrides if args.seeds is None else {**overrides, "seed": seed}
+            run = measure(table, args, split)
+            got, hgb, metric = run["got"], run["hgb"], run["metric"]
+            sign = -1.0 if lower_is_better(metric) else 1.0  # suite metrics: higher is better
+            corr = correlation([pair for s in got.values() for pair in s["pairs"]])
+            tpe, rnd = (got.get(s, LEFT_OUT) for s in SAMPLERS)
+            tpe_better = "-"
+            if len(got) == len(SAMPLERS):
+                tpe_better = "yes" if sign * tpe["val"] > sign * rnd["val"] else "no"
+                better += tpe_better == "yes"
+            if "tpe" in got:
+                gaps.setdefault(table.name, []).append((tpe["test"], hgb, run["defaults"]))
+                signs[table.name] = sign
+            print(
+                f"| {table.name} | {seed} | {metric} | {cell(tpe, 'val')} | {cell(rnd, 'val')} | "
+                f"{tpe_better} | {cell(tpe, 'test')} | {cell(rnd, 'test')} | "
+                f"{run['defaults']:.4f} | {hgb:.4f} | {tpe['winner']}, {rnd['winner']} | "
+                f"{cell(tpe, 'informed')}, {cell(rnd, 'informed')} | {corr:.2f} | "
+                f"{cell(tpe, 'minutes', 1)}, {cell(rnd, 'minutes', 1)} |",
+                flush=True,
+            )
+    if len(seeds) > 1 and gaps:
         print(
-            f"| {table.name} | {metric} | {cell(tpe, 'val')} | {cell(rnd, 'val')} | "
-            f"{tpe_better} | {cell(tpe, 'test')} | {cell(rnd, 'test')} | "
-            f"{defaults:.4f} | {hgb:.4f} | {tpe['winner']}, {rnd['winner']} | "
-            f"{cell(tpe, 'informed')}, {cell(rnd, 'informed')} | {corr:.2f} | "
-            f"{cell(tpe, 'minutes', 1)}, {cell(rnd, 'minutes', 1)} |",
-            flush=True,
+            f"\nMeans over seeds {seeds}:\n"
+            "| table | TPE winner test | HGB test | winner - HGB (mean; per seed) | "
+            "defaults test |\n|---|---:|---:|---|---:|"
         )
+        for name, rows in gaps.items():
+            winner, hgb, defaults = (statistics.fmean(column) for column in zip(*rows, strict=True))
+            each = ", ".join(f"{w - h:+.4f}" for w, h, _ in rows)
+            print(
+                f"| {name} | {winner:.4f} | {hgb:.4f} | {winner - hgb:+.4f} ({each}) | "
+                f"{defaults:.4f} |"
+            )
+    beats_hgb = sum(
+        signs[name] * statistics.fmean(w - h for w, h, _ in rows) >= 0
+        for name, rows in gaps.items()
+    )  # one seed: that split's winner against its HGB
     startup = study_module.TPE_STARTUP_TRIALS
     note = (
         f" (trials <= {startup}: TPE is still in its random start-up)"
@@ -211,8 +249,9 @@ def main() -> None:
     )
     compared = "" if len(args.samplers) == len(SAMPLERS) else " (tpe_better needs both samplers)"
     print(
-        f"tables={len(chosen)} tpe_better={better}{compared} "
-        f"winner_beats_hgb={beats_hgb if 'tpe' in args.samplers else '-'}{note}"
+        f"tables={len(chosen)} seeds={len(seeds)} tpe_better={better}{compared} "
+        f"winner_beats_hgb={beats_hgb if gaps else '-'}"
+        f"{' (means over seeds)' if len(seeds) > 1 else ''}{note}"
     )
 
 
