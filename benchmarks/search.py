@@ -17,13 +17,17 @@ random start-up trials are the random sampler's first ones.
     python benchmarks/search.py --tables hi --samplers tpe    # only the winner against HGB
     python benchmarks/search.py --tables hi --samplers tpe --seeds 0 1 2   # means over 3 splits
 
+One row per table and split seed; with `--samplers tpe` (or random) alone, the other sampler's
+cells print as -. With several `--seeds`, a table of means over the seeds follows: TPE's winner
+and HGB on test, and winner - HGB as the mean and per seed (signed: > 0 is the winner ahead).
 The last line: `tables=N seeds=S tpe_better=K winner_beats_hgb=M` (TPE's winner on the test
-split; with several `--seeds`, K counts table-seed pairs and M compares the means over seeds).
+split; K counts table-seed pairs, - without both samplers; with several seeds M compares the
+means over seeds).
 "mean val after start-up" averages the metric of the trials after TPE's start-up ones: TPE's
 informed proposals against the random sampler's draws, whether or not the best of each differs.
-"corr(val, test)" is the correlation of the ranking metric and the test metric over both
-studies' trials: near 0, the trials differ by no more than the split's noise, and which one wins
-on test is a draw.
+"corr(val, test)" is the correlation of the ranking metric and the test metric over the trials of
+the samplers that ran: near 0, the trials differ by no more than the split's noise, and which one
+wins on test is a draw.
 """
 
 from __future__ import annotations
@@ -185,11 +189,14 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
     args = parser.parse_args()
+    args.samplers = [s for s in SAMPLERS if s in args.samplers]  # each once, in this order
     overrides = quality.parse_overrides(args.set)
+    if args.seeds and "seed" in overrides:
+        parser.error("give the split seed once: --seeds or --set seed=S")
     if args.rank == "cv":
         overrides["cv.enabled"] = True
     chosen = [t for t in quality.SUITE if t.name in args.tables]
-    seeds = args.seeds or [overrides.get("seed", "params.yaml's")]
+    seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [overrides.get("seed", "params.yaml")]
     print(f"trials {args.trials}, jobs {args.jobs}, space {args.space}; overrides {overrides}")
     print(
         "| table | seed | metric | TPE best val | random best val | TPE better | TPE winner test | "
@@ -232,9 +239,10 @@ def main() -> None:
         )
         for name, rows in gaps.items():
             winner, hgb, defaults = (statistics.fmean(column) for column in zip(*rows, strict=True))
-            each = ", ".join(f"{w - h:+.4f}" for w, h, _ in rows)
+            sign = signs[name]
+            each = ", ".join(f"{sign * (w - h):+.4f}" for w, h, _ in rows)
             print(
-                f"| {name} | {winner:.4f} | {hgb:.4f} | {winner - hgb:+.4f} ({each}) | "
+                f"| {name} | {winner:.4f} | {hgb:.4f} | {sign * (winner - hgb):+.4f} ({each}) | "
                 f"{defaults:.4f} |"
             )
     beats_hgb = sum(
@@ -242,16 +250,14 @@ def main() -> None:
         for name, rows in gaps.items()
     )  # one seed: that split's winner against its HGB
     startup = study_module.TPE_STARTUP_TRIALS
-    note = (
-        f" (trials <= {startup}: TPE is still in its random start-up)"
-        if args.trials <= startup
-        else ""
-    )
-    compared = "" if len(args.samplers) == len(SAMPLERS) else " (tpe_better needs both samplers)"
+    note = ""
+    if "tpe" in args.samplers and args.trials <= startup:
+        note = f" (trials <= {startup}: TPE is still in its random start-up)"
+    both = len(args.samplers) == len(SAMPLERS)
+    over = " (means over seeds)" if len(seeds) > 1 else ""
     print(
-        f"tables={len(chosen)} seeds={len(seeds)} tpe_better={better}{compared} "
-        f"winner_beats_hgb={beats_hgb if gaps else '-'}"
-        f"{' (means over seeds)' if len(seeds) > 1 else ''}{note}"
+        f"tables={len(chosen)} seeds={len(seeds)} tpe_better={better if both else '-'} "
+        f"winner_beats_hgb={beats_hgb if gaps else '-'}{over}{note}"
     )
 
 

@@ -6,7 +6,8 @@ anything is queued; each trial becomes `dvc exp run --queue -S key=value ...`. T
 themselves (random draws queued, or an Optuna study) are in pipeline/study.py.
 
 `best` ranks the experiments of the current commit (`dvc exp show --json`) by a validation
-metric, never a test metric, and with `--apply` applies the winner (`dvc exp apply`); its test
+metric, never a test metric, sets the winner against the commit's own run beside the metric's
+noise (a `margin:` line), and with `--apply` applies the winner (`dvc exp apply`); its test
 metrics are then printed once.
 """
 
@@ -437,26 +438,40 @@ def table(ranked: list[Experiment], metric: str) -> str:
 
 
 def margin(winner: Experiment, commit: Experiment | None, metric: str, val_rows: int | None) -> str:
-    """The winner against the commit's own run on `metric`, beside the metric's noise (the rule
-    of compare's verdicts): a best that is "same within noise" is a draw on unseen rows."""
+    """The winner against the commit's own run on `metric`, beside the metric's noise
+    (pipeline/noise.py): for a cv.val.<name>.mean the fold std (the winner's, else the commit's),
+    for a val.<name> a proportion's standard error on `val_rows` rows, else 5% of the value.
+    "same within noise" means the validation split cannot tell the two apart."""
     old = commit.metrics.get(metric) if commit else None
     if not isinstance(old, int | float):
         return (
             f"margin: this commit's own run has no {metric} to set {winner.name} against "
             f"(run `dvc repro` with the committed params and commit its metrics)"
         )
-    name = metric.removeprefix("cv.").removeprefix("val.").removesuffix(".mean")
-    cv_std = winner.metrics.get(f"cv.val.{name}.std") if metric.startswith("cv.") else None
-    tolerance, rule = noise(name, old, val_rows, cv_std)
     new = winner.metrics[metric]
+    head = f"margin: {winner.name} against this commit's own run, {metric} {old:.4g} -> {new:.4g}"
+    if new == old:
+        return f"{head}: a tie (the same value; often the commit's own params, run again)"
+    name = metric.removeprefix("cv.").removeprefix("val.").removesuffix(".mean")
+    cv_std = None
+    if metric.startswith("cv."):
+        std = f"cv.val.{name}.std"
+        cv_std = winner.metrics.get(std, commit.metrics.get(std) if commit else None)
+    rows = None if metric.startswith("cv.") else val_rows  # a cv mean is not over the val rows
+    tolerance, rule = noise(name, old, rows, cv_std)
     said = verdict(metric, old, new, tolerance)
-    line = (
-        f"margin: {winner.name} against this commit's own run, {metric} {old:.4g} -> {new:.4g} "
-        f"({new - old:+.4g}; noise +-{tolerance:.3g}, {rule}): {said}"
-    )
+    line = f"{head} ({new - old:+.4g}; noise +-{tolerance:.3g}, {rule}): {said}"
     if said == "same within noise":
         line += "; on the test rows the winner may land on either side of the commit's run"
     return line
+
+
+def committed_val_rows() -> int | None:
+    """Validation rows of the commit's split (reports/split.json is committed, cache: false)."""
+    shown = _git("show", f"HEAD:{io.SPLIT_REPORT}", cwd=None)
+    if shown.returncode != 0:
+        return None
+    return (json.loads(shown.stdout).get("rows") or {}).get("val")
 
 
 def best(metric: str | None, apply: bool) -> Experiment:
@@ -474,8 +489,7 @@ def best(metric: str | None, apply: bool) -> Experiment:
     print(table(ranked, metric))
     winner = ranked[0]
     commit = next((b for b in baselines_from_show(show) if b.name != "workspace"), None)
-    split = io.read_json(io.SPLIT_REPORT) if io.SPLIT_REPORT.exists() else {}
-    print(f"\n{margin(winner, commit, metric, split.get('rows', {}).get('val'))}")
+    print(f"\n{margin(winner, commit, metric, committed_val_rows())}")
     if not apply:
         print(f"\nbest: {winner.name}; apply it with `python -m pipeline best --apply`")
         return winner

@@ -180,11 +180,22 @@ def test_best_says_whether_the_winner_beats_the_commit_by_more_than_noise():
     assert "same within noise" in said and "either side" in said
     clear = Experiment("tpe-9", "r", {}, {"val.accuracy": 0.83})
     assert margin(clear, commit, "val.accuracy", 2000).endswith(": better")
+    lower = Experiment("tpe-2", "r", {}, {"val.accuracy": 0.77})  # a winner can trail the commit
+    assert margin(lower, commit, "val.accuracy", 2000).endswith(": worse")
+    same = Experiment("tpe-1", "r", {}, {"val.accuracy": 0.80})  # the commit's params, rerun
+    assert "0.8 -> 0.8: a tie (the same value" in margin(same, commit, "val.accuracy", 2000)
     # cv: the winner's fold-to-fold std is the noise
     folds = Experiment(
         "tpe-3", "r", {}, {"cv.val.accuracy.mean": 0.81, "cv.val.accuracy.std": 0.002}
     )
     assert "noise +-0.002, cv std): better" in margin(folds, commit, "cv.val.accuracy.mean", None)
+    # no std on the winner: the commit's; no std at all: 5% of the value, never the val rows
+    spread = Experiment(
+        "abc", "abc", {}, {"cv.val.accuracy.mean": 0.8, "cv.val.accuracy.std": 0.05}
+    )
+    bare = Experiment("tpe-5", "r", {}, {"cv.val.accuracy.mean": 0.81})
+    assert "cv std): same within noise" in margin(bare, spread, "cv.val.accuracy.mean", 2000)
+    assert "5% of value): same within noise" in margin(bare, commit, "cv.val.accuracy.mean", 2000)
     # lower is better: a smaller loss is the gain
     loss = Experiment("abc", "abc", {}, {"val.log_loss": 0.50})
     lower = Experiment("tpe-4", "r", {}, {"val.log_loss": 0.40})
@@ -368,7 +379,8 @@ def test_a_study_begins_with_its_start_values_and_a_resumed_one_does_not_repeat_
     one = FakeRunner()  # a one-trial study is its start values (not zero trials)
     study = run_study(dims, "tpe", 5, 1, 1, "val.accuracy", one, (), "s", log=lambda _: None,
                       start=start)  # fmt: skip
-    assert one.submitted == [("s-1", to_params(dims, start))] and len(study.trials) == 1
+    assert one.submitted == [("s-1", to_params(dims, start))]
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
     past = [
         Past(name, "success", {d.key: to_optuna(d, p[d.key]) for d in dims}, _score(p))
         for name, p in runs["tpe"][:3]
