@@ -196,7 +196,9 @@ def main() -> None:
     if args.rank == "cv":
         overrides["cv.enabled"] = True
     chosen = [t for t in quality.SUITE if t.name in args.tables]
-    seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [overrides.get("seed", "params.yaml")]
+    seeds = (
+        list(dict.fromkeys(args.seeds)) if args.seeds else [overrides.get("seed", "params.yaml")]
+    )
     print(f"trials {args.trials}, jobs {args.jobs}, space {args.space}; overrides {overrides}")
     print(
         "| table | seed | metric | TPE best val | random best val | TPE better | TPE winner test | "
