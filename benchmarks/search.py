@@ -6,9 +6,11 @@ project with only `data.path`, `data.target`, `data.task` (and any `--set key=va
 runs its study of `--trials` trials on its own empty commit (so neither resumes from the other),
 ranked on the validation metric of quality.py (val.accuracy, val.r2), or with `--rank cv` on its
 cross-validated mean (cv.enabled on, `cv.val.<name>.mean`: the mean over split.folds folds of
-the non-test rows, k more trainings per trial). Both samplers share the space file's seed, and
-both begin with params.yaml's own values (the baseline, restored by DVC's run-cache), so TPE's
-random start-up trials are the random sampler's first ones.
+the non-test rows, k more trainings per trial), or with `--rank loss` on the validation loss
+(val.log_loss for classification: a proper score, far less noisy than accuracy on the same rows;
+val.rmse for regression, which orders trials as val.r2 does). Both samplers share the space
+file's seed, and both begin with params.yaml's own values (the baseline, restored by DVC's
+run-cache), so TPE's random start-up trials are the random sampler's first ones.
 
     python benchmarks/search.py --tables chile --trials 4
     python benchmarks/search.py --trials 20 --jobs 2          # the issue's goal, all tables
@@ -16,6 +18,7 @@ random start-up trials are the random sampler's first ones.
     python benchmarks/search.py --tables hi --set seed=1      # another split (quality.py's 0-2)
     python benchmarks/search.py --tables hi --samplers tpe    # only the winner against HGB
     python benchmarks/search.py --tables hi --samplers tpe --seeds 0 1 2   # means over 3 splits
+    python benchmarks/search.py --tables hi --samplers tpe --rank loss     # chosen on val.log_loss
 
 One row per table and split seed; with `--samplers tpe` (or random) alone, the other sampler's
 cells print as -. With several `--seeds`, a table of means over the seeds follows: TPE's winner
@@ -25,9 +28,13 @@ split; K counts table-seed pairs, - without both samplers; with several seeds M 
 means over seeds).
 "mean val after start-up" averages the metric of the trials after TPE's start-up ones: TPE's
 informed proposals against the random sampler's draws, whether or not the best of each differs.
+"TPE winner test by the other rule" is the test metric of the trial that the other validation
+metric ranks first among the same TPE trials (val.<name> under --rank loss, val.log_loss under
+--rank val; classification only): which way of choosing would have done better on the same trials.
 "corr(val, test)" is the correlation of the ranking metric and the test metric over the trials of
-the samplers that ran: near 0, the trials differ by no more than the split's noise, and which one
-wins on test is a draw.
+the samplers that ran, each signed by its direction (a loss negated), so > 0 says a better
+validation value goes with a better test value: near 0, the trials differ by no more than the
+split's noise, and which one wins on test is a draw.
 """
 
 from __future__ import annotations
@@ -110,8 +117,11 @@ def correlation(pairs: list[tuple[float, float]]) -> float:
         return float("nan")
 
 
-def study(project: Path, sampler: str, trials: int, jobs: int, metric: str, test: str) -> dict:
-    """Run one sampler's study on its own commit; its winner by `metric` and the winner's test."""
+def study(
+    project: Path, sampler: str, trials: int, jobs: int, metric: str, test: str, other: str | None
+) -> dict:
+    """Run one sampler's study on its own commit; its winner by `metric` and the winner's test,
+    and the test of the winner by `other` (another validation metric) among the same trials."""
     sh(project, "git", "commit", "-q", "--allow-empty", "-m", f"{sampler} study")
     started = time.perf_counter()
     sh(project, sys.executable, "-m", "pipeline", "search", "--sampler", sampler,
@@ -124,11 +134,13 @@ def study(project: Path, sampler: str, trials: int, jobs: int, metric: str, test
     ranked = rank(list(found.values()), metric)
     startup = study_module.TPE_STARTUP_TRIALS  # TPE's informed trials come after these
     informed = [e.metrics[metric] for e in ranked if trial_number(e.name) > startup]
+    by_other = rank(list(found.values()), other) if other else []
     return {
         "pairs": [(e.metrics[metric], e.metrics[test]) for e in ranked if test in e.metrics],
         "val": ranked[0].metrics[metric],
         "informed": sum(informed) / len(informed) if informed else float("nan"),
         "test": ranked[0].metrics[test],
+        **({"other_test": by_other[0].metrics[test]} if by_other else {}),
         "winner": ranked[0].name.split("-", 1)[1],  # search-tpe-7 -> tpe-7
         "finished": len(ranked),
         "minutes": seconds / 60,
@@ -142,15 +154,29 @@ def cell(result: dict, key: str, digits: int = 4) -> str:
     return f"{result[key]:.{digits}f}" if key in result else "-"
 
 
+def ranking(table: quality.Table, rank: str) -> tuple[str, str | None]:
+    """The metric that `--rank` chooses trials on, and the other validation metric (or None)
+    whose winner among the same trials is reported beside it."""
+    loss = "val.rmse" if table.task == "regression" else "val.log_loss"
+    other = None if table.task == "regression" else loss  # rmse orders trials as r2 does
+    if rank == "cv":
+        return f"cv.val.{table.metric}.mean", None
+    if rank == "loss":
+        return loss, None if table.task == "regression" else f"val.{table.metric}"
+    return f"val.{table.metric}", other
+
+
 def measure(table: quality.Table, args: argparse.Namespace, overrides: dict) -> dict:
     """One table on one split: the baseline's HGB and defaults, each sampler's study."""
-    metric = f"val.{table.metric}" if args.rank == "val" else f"cv.val.{table.metric}.mean"
+    metric, other = ranking(table, args.rank)
     test = f"test.{table.metric}"
     parent = Path(tempfile.mkdtemp(prefix=f"search-{table.name}-"))
     try:
         project = build(table, parent, args.space, overrides)
         baseline = json.loads((project / "reports" / "metrics.json").read_text())
-        got = {s: study(project, s, args.trials, args.jobs, metric, test) for s in args.samplers}
+        got = {
+            s: study(project, s, args.trials, args.jobs, metric, test, other) for s in args.samplers
+        }
     finally:
         if (parent / ".dvc").exists():
             sh(parent, "dvc", "queue", "stop")  # its idle workers
@@ -173,8 +199,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument(
-        "--rank", choices=("val", "cv"), default="val", help="choose on val, or on k-fold CV"
-    )
+        "--rank", choices=("val", "loss", "cv"), default="val",
+        help="choose on the validation metric, the validation loss, or k-fold CV",
+    )  # fmt: skip
     parser.add_argument(
         "--samplers", nargs="+", choices=SAMPLERS, default=list(SAMPLERS),
         help="tpe alone measures its winner against HGB at half the cost; the columns of the "
@@ -202,32 +229,37 @@ def main() -> None:
     print(f"trials {args.trials}, jobs {args.jobs}, space {args.space}; overrides {overrides}")
     print(
         "| table | seed | metric | TPE best val | random best val | TPE better | TPE winner test | "
-        "random winner test | defaults test | HGB test | winners (TPE, random) | "
+        "TPE winner test by the other rule | random winner test | defaults test | HGB test | "
+        "winners (TPE, random) | "
         "mean val after start-up (TPE, random) | corr(val, test) | minutes (TPE, random) |\n"
-        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---|---|---:|---:|",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|",
         flush=True,
     )
     better = 0
-    gaps: dict[str, list[tuple[float, float, float]]] = {}  # table: (winner, hgb, defaults)
+    gaps: dict[str, list[tuple[float, ...]]] = {}  # table: (winner, hgb, defaults, other rule's)
     signs: dict[str, float] = {}
     for table in chosen:
         for seed in seeds:
             split = overrides if args.seeds is None else {**overrides, "seed": seed}
             run = measure(table, args, split)
             got, hgb, metric = run["got"], run["hgb"], run["metric"]
-            sign = -1.0 if lower_is_better(metric) else 1.0  # suite metrics: higher is better
-            corr = correlation([pair for s in got.values() for pair in s["pairs"]])
+            sign = -1.0 if lower_is_better(metric) else 1.0  # the ranking metric's direction
+            test_sign = -1.0 if lower_is_better(table.metric) else 1.0  # the test metric's
+            pairs = [(sign * v, test_sign * t) for s in got.values() for v, t in s["pairs"]]
+            corr = correlation(pairs)  # > 0: a better ranking value, a better test value
             tpe, rnd = (got.get(s, LEFT_OUT) for s in SAMPLERS)
             tpe_better = "-"
             if len(got) == len(SAMPLERS):
                 tpe_better = "yes" if sign * tpe["val"] > sign * rnd["val"] else "no"
                 better += tpe_better == "yes"
             if "tpe" in got:
-                gaps.setdefault(table.name, []).append((tpe["test"], hgb, run["defaults"]))
-                signs[table.name] = sign
+                other = tpe.get("other_test", float("nan"))
+                gaps.setdefault(table.name, []).append((tpe["test"], hgb, run["defaults"], other))
+                signs[table.name] = test_sign
             print(
                 f"| {table.name} | {seed} | {metric} | {cell(tpe, 'val')} | {cell(rnd, 'val')} | "
-                f"{tpe_better} | {cell(tpe, 'test')} | {cell(rnd, 'test')} | "
+                f"{tpe_better} | {cell(tpe, 'test')} | {cell(tpe, 'other_test')} | "
+                f"{cell(rnd, 'test')} | "
                 f"{run['defaults']:.4f} | {hgb:.4f} | {tpe['winner']}, {rnd['winner']} | "
                 f"{cell(tpe, 'informed')}, {cell(rnd, 'informed')} | {corr:.2f} | "
                 f"{cell(tpe, 'minutes', 1)}, {cell(rnd, 'minutes', 1)} |",
@@ -237,18 +269,20 @@ def main() -> None:
         print(
             f"\nMeans over seeds {seeds}:\n"
             "| table | TPE winner test | HGB test | winner - HGB (mean; per seed) | "
-            "defaults test |\n|---|---:|---:|---|---:|"
+            "defaults test | other rule's winner test |\n|---|---:|---:|---|---:|---:|"
         )
         for name, rows in gaps.items():
-            winner, hgb, defaults = (statistics.fmean(column) for column in zip(*rows, strict=True))
+            winner, hgb, defaults, other = (
+                statistics.fmean(column) for column in zip(*rows, strict=True)
+            )
             sign = signs[name]
-            each = ", ".join(f"{sign * (w - h):+.4f}" for w, h, _ in rows)
+            each = ", ".join(f"{sign * (w - h):+.4f}" for w, h, *_ in rows)
             print(
                 f"| {name} | {winner:.4f} | {hgb:.4f} | {sign * (winner - hgb):+.4f} ({each}) | "
-                f"{defaults:.4f} |"
+                f"{defaults:.4f} | {other:.4f} |"
             )
     beats_hgb = sum(
-        signs[name] * statistics.fmean(w - h for w, h, _ in rows) >= 0
+        signs[name] * statistics.fmean(w - h for w, h, *_ in rows) >= 0
         for name, rows in gaps.items()
     )  # one seed: that split's winner against its HGB
     startup = study_module.TPE_STARTUP_TRIALS
