@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -157,13 +158,12 @@ def cell(result: dict, key: str, digits: int = 4) -> str:
 def ranking(table: quality.Table, rank: str) -> tuple[str, str | None]:
     """The metric that `--rank` chooses trials on, and the other validation metric (or None)
     whose winner among the same trials is reported beside it."""
-    loss = "val.rmse" if table.task == "regression" else "val.log_loss"
-    other = None if table.task == "regression" else loss  # rmse orders trials as r2 does
     if rank == "cv":
         return f"cv.val.{table.metric}.mean", None
-    if rank == "loss":
-        return loss, None if table.task == "regression" else f"val.{table.metric}"
-    return f"val.{table.metric}", other
+    own = f"val.{table.metric}"
+    if table.task == "regression":  # rmse orders trials as r2 does: no other winner to show
+        return ("val.rmse" if rank == "loss" else own), None
+    return ("val.log_loss", own) if rank == "loss" else (own, "val.log_loss")
 
 
 def measure(table: quality.Table, args: argparse.Namespace, overrides: dict) -> dict:
@@ -279,7 +279,7 @@ def main() -> None:
             each = ", ".join(f"{sign * (w - h):+.4f}" for w, h, *_ in rows)
             print(
                 f"| {name} | {winner:.4f} | {hgb:.4f} | {sign * (winner - hgb):+.4f} ({each}) | "
-                f"{defaults:.4f} | {other:.4f} |"
+                f"{defaults:.4f} | {'-' if math.isnan(other) else f'{other:.4f}'} |"
             )
     beats_hgb = sum(
         signs[name] * statistics.fmean(w - h for w, h, *_ in rows) >= 0
