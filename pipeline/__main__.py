@@ -18,6 +18,7 @@ import sys
 from pipeline import io
 from pipeline.config import PARAMS_FILE, load_params
 from pipeline.errors import PipelineError
+from pipeline.report import reading
 from pipeline.task import HEADLINE
 
 # stage name (as in dvc.yaml) -> module holding its run(params)
@@ -36,7 +37,8 @@ def summary() -> None:
     """Test metrics and where the reports are, for the end of `make run`."""
     metrics = io.read_json(io.METRICS)
     card = io.read_json(io.MODEL_CARD)
-    verdict = io.read_json(io.DIAGNOSIS)["verdict"]
+    diagnosis = io.read_json(io.DIAGNOSIS)
+    verdict = diagnosis["verdict"]
     headline = HEADLINE[card["task"]]
 
     def fmt(value: float | None) -> str:
@@ -52,6 +54,13 @@ def summary() -> None:
         print(
             f"Baselines, test {headline}: "
             + ", ".join(f"{name} {fmt(b['test'][headline])}" for name, b in baselines.items())
+        )
+    against = diagnosis.get("versus_baselines", {}).get("hist_gradient_boosting", {}).get(headline)
+    if against and against.get("standard_error") is not None:
+        print(
+            f"MLP minus hist_gradient_boosting on the same test rows, {headline}: "
+            f"{against['difference']:+.4f} ± {against['standard_error']:.4f} (paired s.e.): "
+            f"{reading(against, headline)}"
         )
     print(
         f"Report: {io.REPORT}   metrics: {io.METRICS}   plots: {io.PLOTS_DIR}/   "

@@ -7,8 +7,9 @@ cache: false reports are committed) or, for cached outputs such as reports/train
 from the local DVC cache (`dvc.api.read`); a curve that neither holds is reported missing.
 
 Noise, explicitly: a change counts only when it exceeds the metric's noise, by pipeline/noise.py's
-rule (the cv fold std from reports/cv.json when cv ran in the workspace, else a proportion's
-standard error at the revision's value with n the split's rows, else 5% of that value).
+rule (the cv fold std from reports/cv.json when cv ran in the workspace, else the standard error
+the revision's evaluate measured on the split's rows, else a proportion's standard error at the
+revision's value with n the split's rows, else 5% of that value).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def verdict_lines(
             cv_std = None
             if cv and cv.get("enabled"):
                 cv_std = (cv.get("val", {}).get(metric) or {}).get("std")
-            tol, rule = noise(metric, old, rows.get(split), cv_std)
+            row_se = base.get("standard_error", {}).get(split, {}).get(metric)
+            tol, rule = noise(metric, old, rows.get(split), cv_std, row_se)
             lines.append(
                 f"- **{name}**: {verdict(metric, old, now, tol)} "
                 f"({old:.4g} → {now:.4g}, change {now - old:+.4g}; noise ±{tol:.3g}, {rule})"

@@ -1,8 +1,10 @@
 """evaluate: score the saved model on val and test, beside simple baselines; diagnose the fit.
 
 The test split is read here and nowhere else. Writes reports/metrics.json
-(`{"val": {...}, "test": {...}, "baselines": {name: {"val": ..., "test": ...}}}`), plot data and
-PNGs under reports/plots/, and reports/report.md.
+(`{"val": {...}, "test": {...}, "baselines": {name: {"val": ..., "test": ...}},
+"standard_error": {"val": {...}, "test": {...}}}`, the last the MLP's, pipeline/standard_errors.py),
+reports/diagnosis.json (the fit's verdict, and the MLP minus each baseline on the same test rows
+with the paired standard error), plot data and PNGs under reports/plots/, and reports/report.md.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pipeline.model import MLP, outputs_to_predictions
 from pipeline.plots import plot_tables, render_pngs
 from pipeline.preprocess import LABEL, decode_values
 from pipeline.sampling import sample_positions, take_positions
+from pipeline.standard_errors import paired_differences, standard_errors
 from pipeline.task import HEADLINE, lower_is_better
 
 EVAL_SPLITS = ("val", "test")
@@ -283,23 +286,32 @@ def run(params: Params) -> None:
         del sample
     metrics: dict[str, Any] = {}
     scored: dict[str, dict[str, Any]] = {name: {} for name in baselines}
+    errors: dict[str, dict[str, float | None]] = {}
     gathered = {}
     for split in EVAL_SPLITS:
         gathered[split] = predict_split(
             io.ENCODED_DIR / f"{split}.parquet", model, baselines, card, batch_rows
         )
         y = gathered[split].labels(card)
-        metrics[split] = score(y, gathered[split].of(MLP_NAME), card["task"])
+        mlp = gathered[split].of(MLP_NAME)
+        metrics[split] = score(y, mlp, card["task"])
+        errors[split] = standard_errors(y, mlp, card["task"])
         for name in baselines:
             scored[name][split] = score(y, gathered[split].of(name), card["task"])
         if split != "test":
             del gathered[split]
     metrics["baselines"] = scored
+    metrics["standard_error"] = errors
     diagnosis = diagnose(history, card, metrics["val"], metrics["baselines"])
 
     test = gathered.pop("test")
-    plot_data = plot_tables(test.labels(card), test.of(MLP_NAME), card)
-    del test
+    y_test, mlp_test = test.labels(card), test.of(MLP_NAME)
+    diagnosis["versus_baselines"] = {
+        name: paired_differences(y_test, mlp_test, test.of(name), card["task"])
+        for name in baselines
+    }
+    plot_data = plot_tables(y_test, mlp_test, card)
+    del test, y_test, mlp_test
     with io.atomic_dir(io.PLOTS_DIR) as out:
         for name, table in plot_data.items():
             io.write_csv(table, out / name)

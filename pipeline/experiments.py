@@ -440,7 +440,8 @@ def table(ranked: list[Experiment], metric: str) -> str:
 def margin(winner: Experiment, commit: Experiment | None, metric: str, val_rows: int | None) -> str:
     """The winner against the commit's own run on `metric`, beside the metric's noise
     (pipeline/noise.py): for a cv.val.<name>.mean the fold std (the winner's, else the commit's),
-    for a val.<name> a proportion's standard error on `val_rows` rows, else 5% of the value.
+    for a val.<name> the standard error evaluate measured on the val rows (the commit's run's,
+    else the winner's), else a proportion's on `val_rows` rows, else 5% of the value.
     "same within noise" means the validation split cannot tell the two apart."""
     old = commit.metrics.get(metric) if commit else None
     if not isinstance(old, int | float):
@@ -458,7 +459,12 @@ def margin(winner: Experiment, commit: Experiment | None, metric: str, val_rows:
         std = f"cv.val.{name}.std"
         cv_std = winner.metrics.get(std, commit.metrics.get(std) if commit else None)
     rows = None if metric.startswith("cv.") else val_rows  # a cv mean is not over the val rows
-    tolerance, rule = noise(name, old, rows, cv_std)
+    row_se = None
+    if metric.startswith("val."):  # the commit's run's own, else the winner's
+        key = f"standard_error.{metric}"
+        row_se = commit.metrics.get(key) if commit else None
+        row_se = row_se if row_se is not None else winner.metrics.get(key)
+    tolerance, rule = noise(name, old, rows, cv_std, row_se)
     said = verdict(metric, old, new, tolerance)
     line = f"{head} ({new - old:+.4g}; noise +-{tolerance:.3g}, {rule}): {said}"
     if said == "same within noise":

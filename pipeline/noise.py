@@ -2,6 +2,8 @@
 
 The rule, from the most to the least informed:
 - the fold-to-fold standard deviation of k-fold CV, when it is known;
+- the standard error evaluate measured from the split's rows (metrics.json's standard_error,
+  pipeline/standard_errors.py: accuracy, log_loss, rmse, mae, r2), when the run has it;
 - for metrics that are proportions (accuracy, f1 ...), the standard error of a proportion at the
   reference value, sqrt(p(1-p)/n) with n the rows of the split, and never less than 1/n (one row
   changing its prediction);
@@ -26,11 +28,18 @@ RELATIVE_NOISE = 0.05
 
 
 def noise(
-    metric: str, base: float, n: int | None, cv_std: float | None = None
+    metric: str,
+    base: float,
+    n: int | None,
+    cv_std: float | None = None,
+    row_se: float | None = None,
 ) -> tuple[float, str]:
     """The change below which two values count as the same, and the rule that gave it."""
     if cv_std is not None:
         return cv_std, "cv std"
+    if row_se is not None:
+        floor = 1 / n if n and metric in PROPORTIONS else 1e-9  # one row flipping, as below
+        return max(row_se, floor), "s.e. over the rows" + (f", n={n}" if n else "")
     if metric in PROPORTIONS and n:
         p = min(max(base, 0.0), 1.0)
         return max(math.sqrt(p * (1 - p) / n), 1 / n), f"proportion s.e., n={n}"

@@ -6,6 +6,9 @@ from typing import Any
 
 from pipeline import io
 from pipeline.config import Params
+from pipeline.task import HEADLINE, lower_is_better
+
+CLEAR = 2.0  # a paired difference beyond 2 standard errors is one the test rows can tell
 
 
 def ensemble_text(k: int, kind: str) -> str:
@@ -41,6 +44,57 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _difference(entry: dict[str, Any]) -> str:
+    se = entry.get("standard_error")
+    cell = f"{entry['difference']:+.4f}" + (f" ± {se:.4f}" if se is not None else "")
+    if "rows_only_a_right" in entry:
+        cell += f" ({entry['rows_only_a_right']} vs {entry['rows_only_b_right']} rows)"
+    return cell
+
+
+def reading(entry: dict[str, Any] | None, metric: str) -> str:
+    """Whether a paired difference (MLP minus baseline) is beyond CLEAR standard errors."""
+    if not entry or entry.get("standard_error") is None:
+        return "n/a"
+    diff, se = entry["difference"], entry["standard_error"]
+    if diff == 0 and se == 0:
+        return "no row differs"
+    if abs(diff) <= CLEAR * se:
+        return "within 2 s.e.: these rows cannot tell them apart"
+    better = "better" if (diff < 0 if lower_is_better(metric) else diff > 0) else "worse"
+    return f"MLP {better} by {abs(diff) / se:.1f} s.e." if se else f"MLP {better} on every row"
+
+
+def versus_lines(versus: dict[str, dict[str, Any]], task: str) -> list[str]:
+    """The MLP minus each baseline on the same test rows, with paired standard errors."""
+    if not versus:
+        return []
+    headline = HEADLINE[task]
+    names = list(next(iter(versus.values())))
+    lines = [
+        "",
+        "## The MLP against each baseline, on the same test rows",
+        "",
+        "MLP minus baseline ± the paired standard error (the per-row differences' sd / √n; "
+        "`pipeline/standard_errors.py`)."
+        + (
+            " Accuracy's brackets count the rows only the MLP got right against those only the "
+            "baseline did."
+            if headline == "accuracy"
+            else ""
+        )
+        + f" The reading is on {headline}.",
+        "",
+        "| baseline | " + " | ".join(names) + " | reading |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    for name, entries in versus.items():
+        cells = [_difference(entries[n]) if n in entries else "n/a" for n in names]
+        said = reading(entries.get(headline), headline)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {said} |")
+    return lines
 
 
 def _read(path: Any) -> dict[str, Any]:
@@ -126,6 +180,7 @@ def render_report(
         + "."
     )
 
+    lines += versus_lines(diagnosis.get("versus_baselines", {}), card["task"])
     lines += [
         "",
         "## Diagnosis",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,8 +61,23 @@ def test_repro_builds_penguins_and_a_second_repro_runs_nothing(built):
     metrics = json.loads((project.path / "reports/metrics.json").read_text())
     assert metrics["test"]["accuracy"] >= 0.95
     assert {"accuracy", "f1_macro", "log_loss", "roc_auc"} <= set(metrics["test"])
-    assert set(metrics) == {"val", "test", "baselines"}
-    assert "Test metrics beside the baselines" in (project.path / "reports/report.md").read_text()
+    assert set(metrics) == {"val", "test", "baselines", "standard_error"}
+    assert set(metrics["standard_error"]["val"]) == {"accuracy", "log_loss"}
+    report = (project.path / "reports/report.md").read_text()
+    assert "Test metrics beside the baselines" in report
+    assert "## The MLP against each baseline, on the same test rows" in report
+    diagnosis = json.loads((project.path / "reports/diagnosis.json").read_text())
+    versus = diagnosis["versus_baselines"]["hist_gradient_boosting"]["accuracy"]
+    assert {"difference", "standard_error", "rows_only_a_right", "rows_only_b_right"} <= set(versus)
+    summary = subprocess.run(
+        [sys.executable, "-m", "pipeline", "summary"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Baselines, test accuracy: hist_gradient_boosting" in summary
+    assert "MLP minus hist_gradient_boosting on the same test rows, accuracy: " in summary
 
     again = project.dvc("repro")
     assert again.ran == []
@@ -164,6 +181,11 @@ def test_regression_table_end_to_end(project: Project):
     assert metrics["test"]["r2"] >= 0.8
     assert set(metrics["baselines"]) == {"mean", "ridge", "hist_gradient_boosting"}
     assert metrics["test"]["rmse"] < metrics["baselines"]["mean"]["test"]["rmse"]
+    assert set(metrics["standard_error"]["test"]) == {"rmse", "mae", "r2"}
+    # the MLP against always predicting the mean: clearly better, beyond its paired s.e.
+    diagnosis = json.loads((project.path / "reports/diagnosis.json").read_text())
+    against_mean = diagnosis["versus_baselines"]["mean"]["r2"]
+    assert against_mean["difference"] > 2 * against_mean["standard_error"] > 0
     for png in ("predicted_vs_actual", "residuals", "learning_curve"):
         assert (project.path / f"reports/plots/{png}.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -124,7 +124,7 @@ def test_grid_and_search_run_in_one_queue_and_best_applies_the_winner(tiny: Proj
         assert found[name]["model"]["dropout"] in (0.0, 0.3)
     table = tiny.dvc(
         "exp", "show", "--md", "--only-changed", "--drop",
-        "Created|State|Executor|baselines|test\\.|^(data|pipeline|models|reports)/",
+        "Created|State|Executor|baselines|(standard_error\\.)?test\\.|^(data|pipeline|models|reports)/",
     ).output  # fmt: skip
     assert "val.accuracy" in table and "test.accuracy" not in table and "pipeline/" not in table
     assert all(name in table for name in found)

@@ -200,6 +200,21 @@ def test_best_says_whether_the_winner_beats_the_commit_by_more_than_noise():
     loss = Experiment("abc", "abc", {}, {"val.log_loss": 0.50})
     lower = Experiment("tpe-4", "r", {}, {"val.log_loss": 0.40})
     assert margin(lower, loss, "val.log_loss", 2000).endswith(": better")
+    # the commit's run measured its val R2's standard error: that, not 5% of 0.93 (0.047)
+    measured = {"val.r2": 0.930, "standard_error.val.r2": 0.003}
+    r2 = margin(
+        Experiment("tpe-8", "r", {}, {"val.r2": 0.937}),
+        Experiment("abc", "abc", {}, measured),
+        "val.r2",
+        1200,
+    )
+    assert "noise +-0.003, s.e. over the rows, n=1200): better" in r2
+    # a commit from before standard errors: the winner's own
+    old_commit = Experiment("abc", "abc", {}, {"val.r2": 0.930})
+    winner = Experiment("tpe-8", "r", {}, {"val.r2": 0.931, "standard_error.val.r2": 0.003})
+    assert "s.e. over the rows, n=1200): same within noise" in margin(
+        winner, old_commit, "val.r2", 1200
+    )
     # a commit without the metric (cv never ran there) is said, not guessed
     assert "has no cv.val.accuracy.mean" in margin(folds, loss, "cv.val.accuracy.mean", None)
     assert "has no val.accuracy" in margin(close, None, "val.accuracy", 2000)
@@ -211,6 +226,10 @@ def test_noise_rules():
     assert noise("accuracy", 1.0, 40)[0] == pytest.approx(1 / 40)  # one row flipping
     assert noise("rmse", 2.0, 100)[0] == pytest.approx(0.1)
     assert noise("accuracy", 0.9, 100, cv_std=0.07) == (0.07, "cv std")
+    # evaluate's standard error from the rows comes before the rules of thumb, after cv's std
+    assert noise("r2", 0.93, 1200, row_se=0.004) == (0.004, "s.e. over the rows, n=1200")
+    assert noise("accuracy", 1.0, 40, row_se=0.0)[0] == pytest.approx(1 / 40)
+    assert noise("r2", 0.93, 1200, cv_std=0.01, row_se=0.004) == (0.01, "cv std")
 
 
 def test_verdicts_follow_the_metric_direction_and_noise():
@@ -231,6 +250,10 @@ def test_verdict_lines_cover_val_and_test_headlines():
     assert lines[2].startswith("- **val.r2**: worse")
     assert lines[3].startswith("- **test.rmse**: worse")
     assert "not comparable" in lines[5]
+    # the revision measured its standard errors: they set the noise
+    base["standard_error"] = {"val": {"mae": 0.001}}
+    lines = verdict_lines(base, new, {"val": 30, "test": 30})
+    assert lines[1].startswith("- **val.mae**: worse") and "s.e. over the rows, n=30" in lines[1]
 
 
 # ---------------------------------------------------------------- the Optuna study (fake runner)
