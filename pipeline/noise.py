@@ -3,7 +3,9 @@
 The rule, from the most to the least informed:
 - the fold-to-fold standard deviation of k-fold CV, when it is known;
 - the standard error evaluate measured from the split's rows (metrics.json's standard_error,
-  pipeline/standard_errors.py: accuracy, log_loss, rmse, mae, r2), when the run has it;
+  pipeline/standard_errors.py: accuracy, log_loss, rmse, mae, r2), when the run has it. It is
+  one run's own, not the paired s.e. of the difference (that needs both runs' rows), so it is
+  cautious where two runs find the same rows hard;
 - for metrics that are proportions (accuracy, f1 ...), the standard error of a proportion at the
   reference value, sqrt(p(1-p)/n) with n the rows of the split, and never less than 1/n (one row
   changing its prediction);

@@ -60,7 +60,9 @@ def reading(entry: dict[str, Any] | None, metric: str) -> str:
         return "n/a"
     diff, se = entry["difference"], entry["standard_error"]
     if diff == 0 and se == 0:
-        return "no row differs"
+        return (
+            "right on the same rows" if metric == "accuracy" else f"the same {metric} on every row"
+        )
     if abs(diff) <= CLEAR * se:
         return "within 2 s.e.: these rows cannot tell them apart"
     better = "better" if (diff < 0 if lower_is_better(metric) else diff > 0) else "worse"

@@ -1,11 +1,13 @@
 """standard_errors: how far a metric measured on n rows could move on another n rows like them.
 
-Accuracy, log loss, MAE, MSE are means over rows of a per-row term (right or wrong, -log p of
-the true class, |error|, error²), so their standard error is that term's sd / sqrt(n); RMSE and
-R² follow MSE's by the delta method (R² taking the split's own variance of y as fixed). The
-difference between two models scored on the same rows is paired: the per-row terms are
-subtracted first, which removes the rows that are hard (or easy) for both, so the difference's
-standard error is usually far smaller than either model's own.
+Each covered metric gets a per-row *influence*: the row's first-order effect on the metric, so
+that the metric's standard error is the influences' sd / sqrt(n). Accuracy, log loss and MAE are
+means of a per-row term (right or wrong, -log p of the true class, |error|), which is its own
+influence; RMSE = sqrt(MSE) and R² = 1 - MSE / var(y) follow by the delta method, R² with the
+variance of y moving too (another n rows have another variance). The difference between two
+models scored on the same rows is paired: its standard error is the sd of the *difference* of
+their influences, which removes the rows both find hard (or easy), so it is usually far smaller
+than either model's own.
 
 Only the metrics with a per-row form are covered; f1, precision, recall, balanced accuracy and
 ROC AUC are not (they would need a bootstrap), and callers fall back to pipeline/noise.py's rules.
@@ -17,78 +19,71 @@ import math
 
 import numpy as np
 
-EPS = 1e-15  # as evaluate's log_loss: a probability of 0 for the true class costs -log(1e-15)
+PROBABILITY_FLOOR = 1e-15  # evaluate clips probabilities to this before log_loss; so does this
 
 
-def row_terms(y: np.ndarray, predictions: np.ndarray, task: str) -> dict[str, np.ndarray]:
-    """Per-row terms whose mean is the metric (regression: 'se' is the squared error)."""
-    if task == "regression":
-        error = np.asarray(predictions, dtype=np.float64) - np.asarray(y, dtype=np.float64)
-        return {"se": error**2, "mae": np.abs(error)}
-    proba = np.asarray(predictions, dtype=np.float64)
-    labels = np.asarray(y, dtype=np.int64)
-    true_class = np.clip(proba[np.arange(len(labels)), labels], EPS, 1.0)
-    return {
-        "accuracy": (proba.argmax(axis=1) == labels).astype(np.float64),
-        # evaluate's log_loss normalizes each row's probabilities; the models' already sum to 1
-        "log_loss": -np.log(true_class),
+def influences(
+    y: np.ndarray, predictions: np.ndarray, task: str
+) -> dict[str, tuple[float, np.ndarray]]:
+    """Per covered metric: its value on these rows and every row's influence on it."""
+    if task != "regression":
+        proba = np.asarray(predictions, dtype=np.float64)
+        labels = np.asarray(y, dtype=np.int64)
+        true_class = np.clip(proba[np.arange(len(labels)), labels], PROBABILITY_FLOOR, 1.0)
+        right = (proba.argmax(axis=1) == labels).astype(np.float64)
+        loss = -np.log(true_class)  # sklearn's log_loss of the clipped probabilities, per row
+        return {"accuracy": (_mean(right), right), "log_loss": (_mean(loss), loss)}
+    target = np.asarray(y, dtype=np.float64)
+    error = np.asarray(predictions, dtype=np.float64) - target
+    squared, absolute = error**2, np.abs(error)
+    mse = _mean(squared)
+    rmse = math.sqrt(mse) if mse >= 0 else math.nan  # NaN stays NaN
+    out = {
+        "rmse": (rmse, squared / (2 * rmse) if rmse != 0 else np.zeros_like(squared)),
+        "mae": (_mean(absolute), absolute),
     }
+    spread = (target - _mean(target)) ** 2
+    variance = _mean(spread)
+    if variance > 0:  # R² = 1 - mse / variance; both move with the rows
+        out["r2"] = (1 - mse / variance, -squared / variance + (mse / variance**2) * spread)
+    return out
 
 
-def _se_of_mean(terms: np.ndarray) -> float:
-    return float(terms.std(ddof=1) / math.sqrt(len(terms))) if len(terms) > 1 else math.nan
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else math.nan
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def _standard_error(values: np.ndarray) -> float | None:
+    """sd (ddof 1) / sqrt(n); None when it cannot be told (fewer than 2 rows, NaN, inf)."""
+    if len(values) < 2:
+        return None
+    se = float(values.std(ddof=1) / math.sqrt(len(values)))
+    return se if math.isfinite(se) else None
 
 
 def standard_errors(y: np.ndarray, predictions: np.ndarray, task: str) -> dict[str, float | None]:
     """The standard error of each covered metric of one model on these rows."""
-    terms = row_terms(y, predictions, task)
-    if task != "regression":
-        return {name: _finite(_se_of_mean(t)) for name, t in terms.items()}
-    mse, se_mse = float(terms["se"].mean()), _se_of_mean(terms["se"])
-    variance = float(np.var(np.asarray(y, dtype=np.float64)))
     return {
-        "rmse": _finite(se_mse / (2 * math.sqrt(mse)) if mse > 0 else 0.0),
-        "mae": _finite(_se_of_mean(terms["mae"])),
-        "r2": _finite(se_mse / variance) if variance > 0 else None,
+        name: _standard_error(row) for name, (_, row) in influences(y, predictions, task).items()
     }
 
 
 def paired_differences(
     y: np.ndarray, a: np.ndarray, b: np.ndarray, task: str
 ) -> dict[str, dict[str, float | int | None]]:
-    """Model a's metric minus model b's on the same rows, each with its paired standard error.
-
-    RMSE: rmse_a - rmse_b = (mse_a - mse_b) / (rmse_a + rmse_b), exactly, so the s.e. of the
-    MSE difference is divided by the same sum; R²: r2_a - r2_b = (mse_b - mse_a) / var(y)."""
-    terms_a, terms_b = row_terms(y, a, task), row_terms(y, b, task)
+    """Model a's metric minus model b's on the same rows, each with its paired standard error;
+    for accuracy also the rows only a got right and those only b did."""
+    of_a, of_b = influences(y, a, task), influences(y, b, task)
     out: dict[str, dict[str, float | int | None]] = {}
-    if task != "regression":
-        for name in terms_a:
-            d = terms_a[name] - terms_b[name]
-            out[name] = {"difference": float(d.mean()), "standard_error": _finite(_se_of_mean(d))}
-        # the rows behind an accuracy difference: right by one model only
-        right_a, right_b = terms_a["accuracy"], terms_b["accuracy"]
+    for name in of_a.keys() & of_b.keys():
+        (value_a, row_a), (value_b, row_b) = of_a[name], of_b[name]
+        difference = value_a - value_b
+        out[name] = {
+            "difference": difference if math.isfinite(difference) else None,
+            "standard_error": _standard_error(row_a - row_b),
+        }
+    if "accuracy" in out:
+        right_a, right_b = of_a["accuracy"][1], of_b["accuracy"][1]
         out["accuracy"]["rows_only_a_right"] = int((right_a > right_b).sum())
         out["accuracy"]["rows_only_b_right"] = int((right_b > right_a).sum())
-        return out
-    d_se = terms_a["se"] - terms_b["se"]
-    mse_a, mse_b = float(terms_a["se"].mean()), float(terms_b["se"].mean())
-    root_sum = math.sqrt(mse_a) + math.sqrt(mse_b)
-    if root_sum > 0:
-        out["rmse"] = {
-            "difference": (mse_a - mse_b) / root_sum,
-            "standard_error": _finite(_se_of_mean(d_se) / root_sum),
-        }
-    d_mae = terms_a["mae"] - terms_b["mae"]
-    out["mae"] = {"difference": float(d_mae.mean()), "standard_error": _finite(_se_of_mean(d_mae))}
-    variance = float(np.var(np.asarray(y, dtype=np.float64)))
-    if variance > 0:
-        out["r2"] = {
-            "difference": (mse_b - mse_a) / variance,
-            "standard_error": _finite(_se_of_mean(d_se) / variance),
-        }
-    return out
+    return {name: out[name] for name in of_a if name in out}  # in the metrics' order

@@ -11,7 +11,7 @@ from pipeline.report import versus_lines
 from pipeline.standard_errors import paired_differences, standard_errors
 
 N = 2000
-RESAMPLES = 400
+RESAMPLES = 300
 
 
 def classification(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,11 +100,31 @@ def test_the_same_predictions_differ_by_nothing():
     assert accuracy["standard_error"] == 0 and accuracy["rows_only_a_right"] == 0
 
 
-def test_a_constant_target_has_no_r2_error_and_one_row_has_none():
+def test_a_good_model_against_a_constant_baseline_matches_the_bootstrap():
+    """RMSEs and R²s far apart, R² far from 1: where holding var(y) or rmse_a + rmse_b fixed
+    would be wrong by half."""
+    y, a, _ = regression()
+    constant = np.full(N, y.mean() + 1.0)
+    paired = paired_differences(y, a, constant, "regression")
+    boot = bootstrap(y, a, constant, "regression")
+    for metric in ("rmse", "mae", "r2"):
+        assert paired[metric]["standard_error"] == pytest.approx(boot[metric], rel=0.15), metric
+    own = standard_errors(y, constant, "regression")
+    assert own["r2"] == pytest.approx(bootstrap(y, constant, None, "regression")["r2"], rel=0.15)
+
+
+def test_no_standard_error_where_it_cannot_be_told():
     y = np.full(10, 3.0)
-    assert standard_errors(y, y + 0.1, "regression")["r2"] is None
+    assert "r2" not in standard_errors(y, y + 0.1, "regression")  # R² undefined
     assert "r2" not in paired_differences(y, y + 0.1, y - 0.2, "regression")
-    assert standard_errors(np.array([1.0]), np.array([2.0]), "regression")["mae"] is None
+    assert standard_errors(np.array([1.0]), np.array([2.0]), "regression") == {
+        "rmse": None,
+        "mae": None,
+    }
+    nan = standard_errors(np.array([1.0, 2.0, 3.0]), np.array([1.0, np.nan, 3.0]), "regression")
+    assert nan == {"rmse": None, "mae": None, "r2": None}
+    perfect = standard_errors(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]), "regression")
+    assert perfect == {"rmse": 0.0, "mae": 0.0, "r2": 0.0}
 
 
 def test_report_reads_a_difference_beyond_two_standard_errors():
@@ -119,4 +139,4 @@ def test_report_reads_a_difference_beyond_two_standard_errors():
     assert any(line.startswith("| mean |") and "MLP worse by 9.0 s.e." in line for line in lines)
     assert versus_lines({}, "regression") == []
     tie = {"logistic": {"accuracy": {"difference": 0.0, "standard_error": 0.0}}}
-    assert versus_lines(tie, "binary")[-1].endswith("| no row differs |")
+    assert versus_lines(tie, "binary")[-1].endswith("| right on the same rows |")
