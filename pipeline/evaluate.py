@@ -28,7 +28,7 @@ from pipeline.model import MLP, outputs_to_predictions
 from pipeline.plots import plot_tables, render_pngs
 from pipeline.preprocess import LABEL, decode_values
 from pipeline.sampling import sample_positions, take_positions
-from pipeline.standard_errors import paired_differences, standard_errors
+from pipeline.standard_errors import PROBABILITY_FLOOR, paired_differences, standard_errors
 from pipeline.task import HEADLINE, lower_is_better
 
 EVAL_SPLITS = ("val", "test")
@@ -93,7 +93,7 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float 
             "f1_macro": float(skm.f1_score(y, pred, **macro)),
             "precision_macro": float(skm.precision_score(y, pred, **macro)),
             "recall_macro": float(skm.recall_score(y, pred, **macro)),
-            "log_loss": float(skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=labels)),
+            "log_loss": float(skm.log_loss(y, np.clip(proba, PROBABILITY_FLOOR, 1), labels=labels)),
             "roc_auc": _finite(auc),
         }
 

@@ -47,6 +47,8 @@ def _fmt(value: Any) -> str:
 
 
 def _difference(entry: dict[str, Any]) -> str:
+    if entry.get("difference") is None:
+        return "n/a"
     se = entry.get("standard_error")
     cell = f"{entry['difference']:+.4f}" + (f" ± {se:.4f}" if se is not None else "")
     if "rows_only_a_right" in entry:
@@ -56,7 +58,7 @@ def _difference(entry: dict[str, Any]) -> str:
 
 def reading(entry: dict[str, Any] | None, metric: str) -> str:
     """Whether a paired difference (MLP minus baseline) is beyond CLEAR standard errors."""
-    if not entry or entry.get("standard_error") is None:
+    if not entry or entry.get("standard_error") is None or entry.get("difference") is None:
         return "n/a"
     diff, se = entry["difference"], entry["standard_error"]
     if diff == 0 and se == 0:
@@ -79,8 +81,8 @@ def versus_lines(versus: dict[str, dict[str, Any]], task: str) -> list[str]:
         "",
         "## The MLP against each baseline, on the same test rows",
         "",
-        "MLP minus baseline ± the paired standard error (the per-row differences' sd / √n; "
-        "`pipeline/standard_errors.py`)."
+        "MLP minus baseline ± the paired standard error (the sd of the two models' per-row "
+        "differences / √n, by the delta method for rmse and r2; `pipeline/standard_errors.py`)."
         + (
             " Accuracy's brackets count the rows only the MLP got right against those only the "
             "baseline did."

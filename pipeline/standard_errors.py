@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-PROBABILITY_FLOOR = 1e-15  # evaluate clips probabilities to this before log_loss; so does this
+PROBABILITY_FLOOR = 1e-15  # probabilities are clipped to this before log_loss (evaluate too)
 
 
 def influences(
@@ -75,8 +75,8 @@ def paired_differences(
     for accuracy also the rows only a got right and those only b did."""
     of_a, of_b = influences(y, a, task), influences(y, b, task)
     out: dict[str, dict[str, float | int | None]] = {}
-    for name in of_a.keys() & of_b.keys():
-        (value_a, row_a), (value_b, row_b) = of_a[name], of_b[name]
+    for name, (value_a, row_a) in of_a.items():  # the same metrics: they depend on y alone
+        value_b, row_b = of_b[name]
         difference = value_a - value_b
         out[name] = {
             "difference": difference if math.isfinite(difference) else None,
@@ -86,4 +86,4 @@ def paired_differences(
         right_a, right_b = of_a["accuracy"][1], of_b["accuracy"][1]
         out["accuracy"]["rows_only_a_right"] = int((right_a > right_b).sum())
         out["accuracy"]["rows_only_b_right"] = int((right_b > right_a).sum())
-    return {name: out[name] for name in of_a if name in out}  # in the metrics' order
+    return out

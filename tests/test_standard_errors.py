@@ -138,5 +138,7 @@ def test_report_reads_a_difference_beyond_two_standard_errors():
     assert any(line.startswith("| ridge |") and "cannot tell them apart" in line for line in lines)
     assert any(line.startswith("| mean |") and "MLP worse by 9.0 s.e." in line for line in lines)
     assert versus_lines({}, "regression") == []
+    unknown = {"ridge": {"rmse": {"difference": None, "standard_error": None}}}  # NaN predictions
+    assert versus_lines(unknown, "regression")[-1] == "| ridge | n/a | n/a |"
     tie = {"logistic": {"accuracy": {"difference": 0.0, "standard_error": 0.0}}}
     assert versus_lines(tie, "binary")[-1].endswith("| right on the same rows |")
