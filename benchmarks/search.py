@@ -58,9 +58,10 @@ import quality  # the suite, its loading and the project copy
 
 ROOT = quality.ROOT
 sys.path.insert(0, str(ROOT))
-from pipeline import study as study_module  # noqa: E402
-from pipeline.experiments import committed_experiments, rank  # noqa: E402
-from pipeline.task import lower_is_better  # noqa: E402
+from pipeline.core.task import lower_is_better  # noqa: E402
+from pipeline.experiments import study as study_module  # noqa: E402
+from pipeline.experiments.ranking import rank  # noqa: E402
+from pipeline.experiments.runs import committed_experiments  # noqa: E402
 
 SAMPLERS = ("tpe", "random")
 

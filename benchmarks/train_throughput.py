@@ -40,13 +40,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from pipeline import distributed, io, torch_setup
-from pipeline.config import TrainParams
-from pipeline.distributed import SINGLE, World
-from pipeline.model import MLP
-from pipeline.preprocess import LABEL
-from pipeline.train import Checkpoint, Tensors, TrainData, fit
-from pipeline.train_stream import StreamedTable
+from pipeline.core import io
+from pipeline.core.params import TrainParams
+from pipeline.core.tables import LABEL
+from pipeline.model.mlp import MLP
+from pipeline.training import distributed, torch_setup
+from pipeline.training.checkpoint import Checkpoint
+from pipeline.training.data import Tensors, TrainData
+from pipeline.training.distributed import SINGLE, World
+from pipeline.training.loop import fit
+from pipeline.training.streaming import StreamedTable
 
 FEATURES, CLASSES, HIDDEN, LR = 32, 4, [128, 64], 1e-3
 

@@ -15,75 +15,19 @@ import argparse
 import importlib
 import sys
 
-from pipeline import io
-from pipeline.config import PARAMS_FILE, load_params
-from pipeline.errors import PipelineError
-from pipeline.report import reading
-from pipeline.task import HEADLINE
+from pipeline.core.config import PARAMS_FILE, load_params
+from pipeline.core.errors import PipelineError
 
 # stage name (as in dvc.yaml) -> module holding its run(params)
 STAGES = {
-    "validate": "pipeline.validate",
-    "split": "pipeline.split",
-    "fit_scaler": "pipeline.scale",
-    "encode": "pipeline.encode",
-    "train": "pipeline.train",
-    "evaluate": "pipeline.evaluate",
-    "cv": "pipeline.cv",
+    "validate": "pipeline.stages.validate",
+    "split": "pipeline.stages.split",
+    "fit_scaler": "pipeline.stages.fit_preprocessor",
+    "encode": "pipeline.stages.encode",
+    "train": "pipeline.stages.train",
+    "evaluate": "pipeline.stages.evaluate",
+    "cv": "pipeline.stages.cv",
 }
-
-
-def summary() -> None:
-    """Test metrics and where the reports are, for the end of `make run`."""
-    metrics = io.read_json(io.METRICS)
-    card = io.read_json(io.MODEL_CARD)
-    diagnosis = io.read_json(io.DIAGNOSIS)
-    verdict = diagnosis["verdict"]
-    headline = HEADLINE[card["task"]]
-
-    def fmt(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.4f}"
-
-    print(
-        f"\nTarget '{card['target']}' ({card['task']}), best epoch {card['best_epoch']} "
-        f"of {card['epochs_run']}; fit: {verdict}."
-    )
-    print("Test metrics: " + ", ".join(f"{k} {fmt(v)}" for k, v in metrics["test"].items()))
-    baselines = metrics.get("baselines", {})
-    if baselines:
-        print(
-            f"Baselines, test {headline}: "
-            + ", ".join(f"{name} {fmt(b['test'][headline])}" for name, b in baselines.items())
-        )
-    against = diagnosis.get("versus_baselines", {}).get("hist_gradient_boosting", {}).get(headline)
-    if against and against.get("standard_error") is not None:
-        print(
-            f"MLP minus hist_gradient_boosting on the same test rows, {headline}: "
-            f"{against['difference']:+.4f} ± {against['standard_error']:.4f} (paired s.e.): "
-            f"{reading(against, headline)}"
-        )
-    print(
-        f"Report: {io.REPORT}   metrics: {io.METRICS}   plots: {io.PLOTS_DIR}/   "
-        f"validation: {io.VALIDATION_REPORT.with_suffix('.md')}"
-    )
-
-
-def schema_command(data_path: str, infer: bool, force: bool, batch_rows: int) -> None:
-    """`schema --infer` drafts the table's schema file; plain `schema` checks the one there."""
-    from pipeline.schema import draft_schema, load_schema, schema_path
-
-    if infer:
-        drafted = draft_schema(data_path, force, batch_rows)
-        print(f"schema: drafted {drafted} from {data_path}; edit it")
-        return
-    schema, path = load_schema(data_path)
-    if path is None:
-        print(f"schema: no {schema_path(data_path)}; column types are inferred (try --infer)")
-        return
-    print(
-        f"schema: {path} is valid: {len(schema.columns)} column rule(s), {len(schema.units)} "
-        f"unit conversion(s), {len(schema.drop)} dropped column(s), strict {schema.strict}"
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "summary":
+            from pipeline.stages.summary import summary
+
             summary()
             return 0
         if args.command == "search":
@@ -127,33 +73,35 @@ def main(argv: list[str] | None = None) -> int:
             if args.metric is not None and args.sampler is None:
                 raise PipelineError("search --metric: only with --sampler tpe|random")
             if args.sampler is not None:
-                from pipeline.study import search_study
+                from pipeline.experiments.study import search_study
 
                 search_study(
                     args.sampler, args.trials, Path(args.space), args.jobs, args.metric,
                     Path(args.params),
                 )  # fmt: skip
                 return 0
-            from pipeline.study import random_search
+            from pipeline.experiments.queue_runner import random_search
 
             random_search(args.trials, Path(args.space), args.jobs, args.run, Path(args.params))
             return 0
         if args.command == "best":
-            from pipeline.experiments import best
+            from pipeline.experiments.ranking import best
 
             best(args.metric, args.apply)
             return 0
         params = load_params(args.params)
         if args.command == "compare":
-            from pipeline.compare import compare
+            from pipeline.experiments.compare import compare
 
             compare(args.rev, params)
             return 0
         if args.command == "schema":
+            from pipeline.stages.schema import schema_command
+
             schema_command(params.data.path, args.infer, args.force, params.data.batch_rows)
         elif args.command == "predict":
-            from pipeline import torch_setup
-            from pipeline.predict import run_predict
+            from pipeline.stages.predict import run_predict
+            from pipeline.training import torch_setup
 
             torch_setup.configure(params.train.threads)
             run_predict(args.input, args.output, args.id_column, params.data.batch_rows)

@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import torch_setup
-from pipeline.config import Params, parse_params
+from pipeline.core.config import parse_params
+from pipeline.core.params import Params
+from pipeline.training import torch_setup
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's bin: dvc and python for stage commands

@@ -7,8 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import encode, io, preprocess, scale, split, validate
-from pipeline.config import parse_params
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.features import preprocessor as preprocess
+from pipeline.stages import encode, split, validate
+from pipeline.stages import fit_preprocessor as scale
 
 from .conftest import ROOT
 

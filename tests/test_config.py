@@ -4,8 +4,9 @@ import pytest
 import yaml
 
 from pipeline.__main__ import main
-from pipeline.config import Params, load_params, parse_params
-from pipeline.errors import PipelineError
+from pipeline.core.config import load_params, parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import Params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,3 +106,29 @@ def test_scale_options_are_checked_naming_the_key():
     assert "scale.clip_mode: 'soft' is not allowed" in reject({"scale": {"clip_mode": "soft"}})
     assert "scale.sample_rows: 0 is invalid" in reject({"scale": {"sample_rows": 0}})
     assert parse_params({"scale": {"method": "quantile", "clip": 3}}).scale.clip == 3
+
+
+def test_search_reads_every_params_yaml_the_stages_accept(tmp_path):
+    """One loader: `1e-4` is a number for the search as for the stages (PyYAML alone reads a
+    string), in params.yaml and in the space file alike."""
+    from pipeline.experiments.space import check_trial, load_search, sample
+
+    shipped = (ROOT / "params.yaml").read_text()
+    assert "  min_delta: 0.0" in shipped
+    (tmp_path / "params.yaml").write_text(shipped.replace("  min_delta: 0.0", "  min_delta: 1e-4"))
+    (tmp_path / "space.yaml").write_text(
+        "seed: 0\nspace:\n  train.lr: {log_uniform: [1e-4, 1e-2]}\n"
+    )
+    assert load_params(tmp_path / "params.yaml").train.min_delta == 1e-4
+    dims, _, base = load_search(1, 1, tmp_path / "space.yaml", tmp_path / "params.yaml")
+    assert base["train"]["min_delta"] == 1e-4
+    check_trial(sample(dims, 1, 0)[0], base, "trial")  # raises if the stages would refuse it
+
+
+def test_no_yaml_is_read_past_the_one_loader():
+    hits = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "pipeline").rglob("*.py")
+        if "yaml.safe_load(" in path.read_text() or "yaml.load(" in path.read_text()
+    ]
+    assert hits == [], "read YAML with pipeline.core.config.load_yaml"

@@ -7,12 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.config import parse_params
-from pipeline.cv import aggregate, cross_validate, fold_table
-from pipeline.errors import PipelineError
-from pipeline.split import FOLD, split_dataset
+from pipeline.core.config import parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.evaluation.cross_validation import aggregate, cross_validate, fold_table
+from pipeline.splitting.assign import FOLD
 
 from .conftest import binary_table
+from .helpers import split_dataset
 
 
 def _parts(params, df, target="label", task="binary"):

@@ -10,12 +10,16 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import evaluate, io, train
 from pipeline.__main__ import main
-from pipeline.config import ModelParams, parse_params
-from pipeline.embeddings import FeatureEmbeddings
-from pipeline.errors import PipelineError
-from pipeline.feature_layout import (
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import ModelParams
+from pipeline.core.schema import load_schema
+from pipeline.features.preprocessor import Preprocessor
+from pipeline.model import inference
+from pipeline.model.embeddings import FeatureEmbeddings
+from pipeline.model.feature_layout import (
     FeatureLayout,
     auto_note,
     categorical_dim,
@@ -23,13 +27,12 @@ from pipeline.feature_layout import (
     embedding_spec,
     feature_layout,
 )
-from pipeline.model import MLP, count_parameters
-from pipeline.preprocess import Preprocessor
-from pipeline.schema import load_schema
-from pipeline.sizing import mlp_parameter_count
-from pipeline.validate import validate_table
+from pipeline.model.mlp import MLP, count_parameters
+from pipeline.model.sizing import mlp_parameter_count
+from pipeline.stages import train
 
 from .conftest import ROOT, SMALL_MODEL, binary_table, small
+from .helpers import read_raw, validate_table
 from .test_train_stage import FAST, penguins_encoded
 
 # 7 inputs: numeric at 0, 2, 3; ordinal codes at 1 (3 categories) and 5 (2); 4 and 6 one-hot
@@ -74,7 +77,7 @@ def model(seed: int = 0, **options) -> MLP:
 )
 def test_shapes_widths_and_parameter_counts(options, width):
     net = model(**options)
-    assert net(inputs()).shape == (6, 3)
+    assert net(inputs()).shape == (6, 1, 3)
     spec = net.spec.get("embeddings")
     assert (net.embed.out_features if net.embed else 7) == width
     assert embedding_size(7, spec)[0] == width
@@ -187,7 +190,7 @@ def test_layout_from_the_fitted_preprocessor():
 
 
 def load_schema_rules(methods: dict[str, str]) -> dict:
-    from pipeline.schema import EncodeRule
+    from pipeline.core.schema import EncodeRule
 
     return {column: EncodeRule(method=method) for column, method in methods.items()}
 
@@ -218,7 +221,7 @@ def test_bad_values_are_rejected_naming_the_key(model_params, key):
 def test_validate_counts_the_embeddings_train_builds():
     params = parse_params(small(PLR_ORDINAL))
     schema, _ = load_schema(ROOT / "data/raw/penguins.csv")
-    clean, result = validate_table(io.read_raw(ROOT / "data/raw/penguins.csv"), schema, params)
+    clean, result = validate_table(read_raw(ROOT / "data/raw/penguins.csv"), schema, params)
     assert clean is not None
     pre = Preprocessor("species", "multiclass", encode="ordinal").fit_frame(clean)
     layout = feature_layout(pre.to_json())
@@ -246,7 +249,7 @@ def test_trained_with_embeddings_reproduces_saves_loads_and_predicts(encoded_ord
     embeddings = card["architecture"]["embeddings"]
     assert embeddings["numeric"]["kind"] == "plr" and len(embeddings["numeric"]["columns"]) == 4
     assert embeddings["categorical"]["cardinalities"] == [3, 2]  # island, sex
-    model = evaluate.load_model(card)  # MLP.from_spec + the safetensors weights
+    model = inference.load_model(card)  # MLP.from_spec + the safetensors weights
     assert count_parameters(model) == card["parameters"]
 
     (encoded_ordinal / "params.yaml").write_text((ROOT / "params.yaml").read_text())
@@ -254,7 +257,7 @@ def test_trained_with_embeddings_reproduces_saves_loads_and_predicts(encoded_ord
     assert main(["predict", "--input", "data/raw/penguins.csv", "--output", str(out)]) == 0
     predicted = pd.read_csv(out)
     test = io.read_table(io.ENCODED_DIR / "test.parquet")
-    expected = evaluate.predict(model, test, card)
+    expected = inference.predict(model, test, card)
     got = predicted.loc[test.index, [f"proba_{c}" for c in card["classes"]]].to_numpy(float)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
     assert (

@@ -9,14 +9,18 @@ import torch
 import yaml
 from torch import nn
 
-from pipeline import evaluate, io, train
-from pipeline.config import ModelParams, parse_params
-from pipeline.ensemble import combine
-from pipeline.errors import PipelineError
-from pipeline.model import MLP, count_parameters, output_size, outputs_to_predictions
-from pipeline.predict import run_predict
-from pipeline.sizing import mlp_parameter_count
-from pipeline.train import batch_loss, fit, make_loss
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import ModelParams
+from pipeline.model import inference
+from pipeline.model.ensemble import combine
+from pipeline.model.inference import outputs_to_predictions
+from pipeline.model.mlp import MLP, count_parameters
+from pipeline.model.sizing import mlp_parameter_count, output_width
+from pipeline.stages import evaluate, train
+from pipeline.stages.predict import run_predict
+from pipeline.training.loop import batch_loss, fit, make_loss
 
 from .conftest import small, small_params
 from .test_predict import read_output
@@ -32,7 +36,7 @@ def ensemble(task: str, k: int = 4, kind: str = "mini", seed: int = 0, **model) 
     settings = {"hidden": [16, 8], "dropout": 0.0, "ensemble": k, "ensemble_kind": kind}
     settings["num_embeddings"] = "none"
     params = ModelParams(**{**settings, **model})
-    return MLP.from_params(params, 4, output_size(task, 3), task=task)
+    return MLP.from_params(params, 4, output_width(task, 3), task=task)
 
 
 def state_bytes(model: nn.Module) -> dict[str, bytes]:
@@ -46,14 +50,15 @@ def state_bytes(model: nn.Module) -> dict[str, bytes]:
     ("kind", "normalization", "hidden"),
     [*itertools.product(KINDS, ("none", "batch", "layer"), ([16, 8],)), ("batch", "none", [])],
 )
-def test_members_in_training_mode_one_combined_output_in_eval_mode(kind, normalization, hidden):
+def test_member_outputs_in_training_and_in_eval_mode(kind, normalization, hidden):
     model = ensemble("multiclass", 5, kind, normalization=normalization, hidden=hidden, dropout=0.2)
     x = torch.randn(7, 4)
     assert model.train()(x).shape == (7, 5, 3)
     model.eval()
     members = model.hidden(x)
     assert members.shape == (7, 5, hidden[-1] if hidden else 4)
-    assert model(x).shape == (7, 3)
+    assert model(x).shape == (7, 5, 3)
+    assert combine(model(x), "multiclass").shape == (7, 3)
     assert count_parameters(model) == mlp_parameter_count(4, hidden, 3, normalization, 5, kind)
 
 
@@ -80,7 +85,9 @@ def test_k_1_is_the_plain_mlp():
     assert count_parameters(one) == mlp_parameter_count(4, [16, 8], 3, "batch") == 291
     assert not any("ensemble" in type(m).__module__ for m in one.modules())
     x = torch.randn(6, 4)
-    assert one.train()(x).shape == (6, 3) and one.eval()(x).shape == (6, 3)
+    assert one.train()(x).shape == (6, 1, 3) and one.eval()(x).shape == (6, 1, 3)
+    plain.load_state_dict(one.state_dict())
+    assert torch.equal(combine(one(x), "multiclass"), plain.eval()(x)[:, 0])  # passed through
 
 
 def test_k_1_trains_to_the_same_bytes_twice():
@@ -114,31 +121,37 @@ def test_same_params_give_byte_identical_weights_and_the_members_differ(kind):
 @pytest.mark.parametrize("task", TASKS)
 def test_loss_is_the_mean_of_the_members_losses(task):
     tr, _ = blobs(task)
-    outputs = torch.randn(10, 3, output_size(task, 3))
+    outputs = torch.randn(10, 3, output_width(task, 3))
     y = tr.y[:10]
     for loss_fn in (make_loss(task), make_loss(task, "balanced" * (task != "regression"), tr.y)):
-        each = [batch_loss(loss_fn, outputs[:, i], y, task) for i in range(3)]
+        each = [batch_loss(loss_fn, outputs[:, i : i + 1], y, task) for i in range(3)]
         torch.testing.assert_close(batch_loss(loss_fn, outputs, y, task), torch.stack(each).mean())
 
 
 def test_eval_output_is_the_mean_prediction_of_the_members():
     members = torch.tensor([[[30.0], [-30.0], [0.0]], [[200.0], [150.0], [100.0]]])
-    p = outputs_to_predictions(combine(members, "binary"), "binary")[:, 1]
+    p = outputs_to_predictions(members, "binary")[:, 1]
     np.testing.assert_allclose(p, torch.sigmoid(members.double()).mean(dim=1)[:, 0], atol=1e-6)
     assert np.isfinite(combine(-members, "binary").numpy()).all()  # no log(0) at extremes
     members = torch.randn(6, 4, 3) * 5
-    proba = outputs_to_predictions(combine(members, "multiclass"), "multiclass")
+    proba = outputs_to_predictions(members, "multiclass")
     expected = torch.softmax(members.double(), dim=-1).mean(dim=1)
     np.testing.assert_allclose(proba, expected, atol=1e-6)
     torch.testing.assert_close(combine(members[:, :, :1], "regression"), members[:, :, :1].mean(1))
-    model = ensemble("multiclass", 3, "batch")
-    x = torch.randn(5, 4)
-    torch.testing.assert_close(model.eval()(x), combine(model.train()(x), "multiclass"))
 
 
-def test_an_ensemble_needs_its_task_and_bad_values_name_the_key():
-    with pytest.raises(ValueError, match="needs the task"):
-        MLP(4, [8], 1, ensemble=2)
+def test_train_loss_and_val_loss_are_the_same_quantity():
+    """Both are the loss of the ensemble's prediction: on the same rows, with dropout off,
+    the first epoch's train_loss equals what val_loss measures on them."""
+    tr, _ = blobs("multiclass")
+    model = ensemble("multiclass", 4, "mini")  # no dropout: train mode computes as eval does
+    params = quick(epochs=1, lr=1e-12, batch_size="full")  # one step that changes nothing
+    run = fit(model, tr, tr, "multiclass", params, seed=0)
+    row = run.history[0]
+    assert row["train_loss"] == pytest.approx(row["val_loss"], rel=1e-5)
+
+
+def test_bad_ensemble_values_name_the_key():
     for value in (0, -3, 1.5, "two"):
         with pytest.raises(PipelineError, match=r"model\.ensemble"):
             parse_params({"model": {"ensemble": value}})
@@ -159,7 +172,7 @@ def test_saved_ensemble_rebuilds_from_its_card_and_predicts(tmp_path, monkeypatc
     first = outputs(root)
     card = io.read_json(io.MODEL_CARD)
     assert card["architecture"]["ensemble"] == 4 and card["architecture"]["task"] == "multiclass"
-    model = evaluate.load_model(card)
+    model = inference.load_model(card)
     assert (
         card["parameters"]
         == count_parameters(model)
@@ -167,8 +180,8 @@ def test_saved_ensemble_rebuilds_from_its_card_and_predicts(tmp_path, monkeypatc
     )
     assert "x 4 (TabM batch ensemble)" in (root / io.TRAIN_LOG_DIR / "report.md").read_text()
     test = io.read_table(io.ENCODED_DIR / "test.parquet")
-    expected = evaluate.predict(model, test, card)
-    actual = evaluate.actual(test, card)
+    expected = inference.predict(model, test, card)
+    actual = inference.actual(test, card)
     assert evaluate.score(actual, expected, "multiclass")["accuracy"] >= 0.9
 
     run_predict("data/raw/penguins.csv", str(tmp_path / "p.csv"))

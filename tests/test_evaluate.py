@@ -4,11 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import EvaluateParams, parse_params
-from pipeline.evaluate import classification_metrics, diagnose, regression_metrics, run_baselines
-from pipeline.plots import plot_tables, render_pngs
-from pipeline.preprocess import LABEL
-from pipeline.report import changed_params
+from pipeline.core.config import parse_params
+from pipeline.core.params import EvaluateParams
+from pipeline.core.tables import LABEL
+from pipeline.evaluation.diagnosis import diagnose
+from pipeline.evaluation.metrics import classification_metrics, regression_metrics
+from pipeline.evaluation.plots import plot_tables, render_pngs
+from pipeline.evaluation.report import changed_params
+
+from .helpers import run_baselines
 
 CLASSIFICATION = {
     "accuracy",

@@ -12,32 +12,25 @@ import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from pipeline import study as study_module
-from pipeline.compare import verdict_lines
-from pipeline.config import PARAMS_FILE
-from pipeline.errors import PipelineError
-from pipeline.experiments import (
+from pipeline.core.config import PARAMS_FILE, flatten
+from pipeline.core.errors import PipelineError
+from pipeline.experiments import queue_runner
+from pipeline.experiments.compare import verdict_lines
+from pipeline.experiments.noise import noise, verdict
+from pipeline.experiments.ranking import margin, rank, table
+from pipeline.experiments.runs import (
     TIMED_OUT,
     Experiment,
     QueueTask,
-    _set,
     committed_experiments,
     exp_show,
     experiment_states,
     experiments_from_show,
-    flatten,
-    load_space,
-    margin,
-    parse_space,
     queue_tasks,
-    rank,
-    sample,
-    set_args,
-    table,
     task_started,
 )
-from pipeline.noise import noise, verdict
-from pipeline.study import (
+from pipeline.experiments.space import _set, load_space, parse_space, sample, set_args
+from pipeline.experiments.study import (
     TPE_STARTUP_TRIALS,
     Past,
     distributions,
@@ -418,8 +411,7 @@ def _fresh_commit(monkeypatch) -> None:
     """exp show of a commit with its metrics and no experiments yet."""
     show = [RESUME_SHOW[0], {**RESUME_SHOW[1], "experiments": None}]
     answer = subprocess.CompletedProcess([], 0, json.dumps(show), "")
-    monkeypatch.setattr(study_module, "dvc", lambda *args, **kw: answer)
-    monkeypatch.setattr("pipeline.experiments.dvc", lambda *args, **kw: answer)
+    monkeypatch.setattr("pipeline.experiments.runs.dvc", lambda *args, **kw: answer)
 
 
 def test_a_new_search_first_runs_params_yaml_values(study_dir, monkeypatch, capsys):
@@ -491,8 +483,7 @@ def study_dir(tmp_path, monkeypatch):
         assert args == ("exp", "show", "--json")
         return subprocess.CompletedProcess(args, 0, json.dumps(RESUME_SHOW), "")
 
-    monkeypatch.setattr(study_module, "dvc", fake_dvc)
-    monkeypatch.setattr("pipeline.experiments.dvc", fake_dvc)  # exp_show's
+    monkeypatch.setattr("pipeline.experiments.runs.dvc", fake_dvc)  # exp_show's
     return tmp_path
 
 
@@ -505,8 +496,8 @@ def test_exp_show_retries_dvcs_race_with_a_starting_experiment_only(monkeypatch)
         code, text = answers.pop(0)
         return subprocess.CompletedProcess(args, code, text if code == 0 else "", text)
 
-    monkeypatch.setattr("pipeline.experiments.dvc", fake_dvc)
-    monkeypatch.setattr("pipeline.experiments.time.sleep", lambda s: None)
+    monkeypatch.setattr("pipeline.experiments.runs.dvc", fake_dvc)
+    monkeypatch.setattr("pipeline.experiments.runs.time.sleep", lambda s: None)
     assert exp_show() == [] and answers == []
     hung = (TIMED_OUT, "dvc exp show --json: no answer in 120 s")
     answers[:] = [hung, hung, (0, "[]")]  # a hang is retried, a few times
@@ -579,16 +570,16 @@ def fake_queue(monkeypatch):
         return subprocess.CompletedProcess(args, queue["answer"](args), "", "")
 
     finished = lambda names: {n: refs[n] for n in names if n in refs}  # noqa: E731
-    monkeypatch.setattr(study_module, "exp_refs", lambda: " ".join(refs))
-    monkeypatch.setattr(study_module, "committed_experiments", finished)
+    monkeypatch.setattr(queue_runner, "exp_refs", lambda: " ".join(refs))
+    monkeypatch.setattr(queue_runner, "committed_experiments", finished)
     monkeypatch.setattr(
-        study_module, "queue_tasks", lambda names: {n: tasks[n] for n in names if n in tasks}
+        queue_runner, "queue_tasks", lambda names: {n: tasks[n] for n in names if n in tasks}
     )
-    monkeypatch.setattr(study_module, "task_started", lambda rev: rev in queue["started"])
-    monkeypatch.setattr(study_module, "start_queue", lambda jobs: None)
-    monkeypatch.setattr(study_module, "dvc", dvc)
+    monkeypatch.setattr(queue_runner, "task_started", lambda rev: rev in queue["started"])
+    monkeypatch.setattr(queue_runner, "start_queue", lambda jobs: None)
+    monkeypatch.setattr(queue_runner, "dvc", dvc)
     polls = iter(range(50))  # a wait that never ends fails the test (StopIteration)
-    monkeypatch.setattr(study_module.time, "sleep", lambda s: queue["on_poll"](next(polls)))
+    monkeypatch.setattr(queue_runner.time, "sleep", lambda s: queue["on_poll"](next(polls)))
     return queue
 
 
@@ -603,7 +594,7 @@ def test_queue_runner_trusts_a_ref_over_a_stale_running_status(fake_queue):
     fake_queue["tasks"]["t-1"] = QueueTask("a1", "Running")
     fake_queue["tasks"]["t-2"] = QueueTask("a2", "Running")
     fake_queue["started"] |= {"a1", "a2"}
-    runner = study_module.QueueRunner(jobs=2)
+    runner = queue_runner.QueueRunner(jobs=2)
     assert runner.wait(["t-1", "t-2"]) == {"t-1": fake_queue["refs"]["t-1"]}
     fake_queue["tasks"]["t-2"] = QueueTask("a2", "Failed")
     assert runner.wait(["t-2"]) == {"t-2": None}
@@ -615,7 +606,7 @@ def test_queue_runner_leaves_a_running_task_alone(fake_queue):
     fake_queue["tasks"]["t-1"] = QueueTask("a1", "Running")
     fake_queue["started"].add("a1")
     fake_queue["on_poll"] = lambda i: i == 5 and fake_queue["refs"].update({"t-1": _exp("t-1")})
-    runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
+    runner = queue_runner.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
     assert runner.wait(["t-1"]) == {"t-1": fake_queue["refs"]["t-1"]}
     assert fake_queue["calls"] == []
 
@@ -637,7 +628,7 @@ def test_queue_runner_queues_a_lost_task_again(fake_queue, capsys):
     own name. A trial carried over from an interrupted search (adopted) is queued again too."""
     for adopted in (False, True):
         fake_queue["calls"].clear()
-        runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
+        runner = queue_runner.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
         if adopted:
             runner.adopt("t-1", {"train.lr": 0.01})
         else:
@@ -655,7 +646,7 @@ def test_queue_runner_queues_a_lost_task_again(fake_queue, capsys):
 
 def test_queue_runner_waits_on_a_task_dvc_will_not_kill(fake_queue):
     """A kill DVC refuses (a worker says it runs the task) queues nothing: the wait goes on."""
-    runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
+    runner = queue_runner.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
     runner.submit("t-1", {"train.lr": 0.01})
     fake_queue["tasks"]["t-1"] = QueueTask("b1", "Running")
 
@@ -686,16 +677,16 @@ def test_queue_runner_retries_dvcs_busy_lock_when_queuing(fake_queue, monkeypatc
             raise PipelineError(f"`dvc {' '.join(args)}` failed:\nERROR: {text}")
         return subprocess.CompletedProcess(args, 0, "", "")
 
-    monkeypatch.setattr(study_module, "dvc", busy)
-    study_module.QueueRunner(jobs=1).submit("t-1", {"train.lr": 0.01})
+    monkeypatch.setattr(queue_runner, "dvc", busy)
+    queue_runner.QueueRunner(jobs=1).submit("t-1", {"train.lr": 0.01})
     assert len(fake_queue["calls"]) == 3 and answers == []
     answers[:] = ["params.yaml: train.lr is not a number", None]
     with pytest.raises(PipelineError, match="not a number"):
-        study_module.QueueRunner(jobs=1).submit("t-2", {"train.lr": "x"})
+        queue_runner.QueueRunner(jobs=1).submit("t-2", {"train.lr": "x"})
 
 
 def test_queue_runner_tells_a_trial_it_cannot_queue_again_as_failed(fake_queue, capsys):
-    runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
+    runner = queue_runner.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
     runner.submit("t-1", {"train.lr": 0.01})
     fake_queue["tasks"]["t-1"] = QueueTask("b1", "Running")
 
@@ -705,7 +696,7 @@ def test_queue_runner_tells_a_trial_it_cannot_queue_again_as_failed(fake_queue, 
             raise PipelineError("`dvc exp run` failed:\nERROR: Unable to acquire lock")
         return subprocess.CompletedProcess(args, 0, "", "")
 
-    study_module.dvc = locked  # the fixture's monkeypatch restores it
+    queue_runner.dvc = locked  # the fixture's monkeypatch restores it
     assert runner.wait(["t-1"]) == {"t-1": None}
     assert "t-1 told as failed" in capsys.readouterr().out
 
@@ -713,7 +704,7 @@ def test_queue_runner_tells_a_trial_it_cannot_queue_again_as_failed(fake_queue, 
 def test_queue_runner_tells_a_trial_gone_from_the_queue_as_failed(fake_queue, capsys):
     """No ref and no status (removed from DVC's queue): failed once that lasts `lost_s`; a task
     missing from one status answer only is waited for."""
-    runner = study_module.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
+    runner = queue_runner.QueueRunner(jobs=1, check_s=0.0, lost_s=0.0)
     runner.submit("t-1", {"train.lr": 0.01})
     runner.submit("t-2", {"train.lr": 0.02})
 
@@ -750,7 +741,7 @@ def test_queue_tasks_prefer_the_live_task_of_a_recurring_name(monkeypatch):
         "\nWorker status: 1 active, 0 idle\n"
     )
     answer = subprocess.CompletedProcess([], 0, out, "")
-    monkeypatch.setattr("pipeline.experiments.dvc", lambda *args, **kw: answer)
+    monkeypatch.setattr("pipeline.experiments.runs.dvc", lambda *args, **kw: answer)
     assert queue_tasks(["s-tpe-1", "s-tpe-2"]) == {
         "s-tpe-1": QueueTask("aaaaaaa", "Running"),
         "s-tpe-2": QueueTask("ccccccc", "Failed"),
@@ -763,10 +754,10 @@ def test_queue_tasks_retry_dvcs_half_written_info_files(monkeypatch):
     )
     good = subprocess.CompletedProcess([], 0, "aaaaaaa  s-tpe-1   09:26 PM   Running\n", "")
     answers = iter([broken, broken, good])
-    monkeypatch.setattr("pipeline.experiments.dvc", lambda *args, **kw: next(answers))
-    monkeypatch.setattr("pipeline.experiments.time.sleep", lambda s: None)
+    monkeypatch.setattr("pipeline.experiments.runs.dvc", lambda *args, **kw: next(answers))
+    monkeypatch.setattr("pipeline.experiments.runs.time.sleep", lambda s: None)
     assert queue_tasks(["s-tpe-1"]) == {"s-tpe-1": QueueTask("aaaaaaa", "Running")}
-    monkeypatch.setattr("pipeline.experiments.dvc", lambda *args, **kw: broken)
+    monkeypatch.setattr("pipeline.experiments.runs.dvc", lambda *args, **kw: broken)
     with pytest.raises(PipelineError, match=r"`dvc queue status` failed:\n.*Expecting value"):
         queue_tasks(["s-tpe-1"], tries=3)
 
@@ -784,11 +775,11 @@ def test_random_search_run_waits_like_a_study_and_names_the_failed(study_dir, mo
         def __init__(self, jobs):
             super().__init__(fail=lambda params: params == first)
 
-    monkeypatch.setattr(study_module, "dvc", fake_dvc)
-    monkeypatch.setattr(study_module, "start_queue", lambda jobs: None)
-    monkeypatch.setattr(study_module, "QueueRunner", Runner)
+    monkeypatch.setattr(queue_runner, "dvc", fake_dvc)
+    monkeypatch.setattr(queue_runner, "start_queue", lambda jobs: None)
+    monkeypatch.setattr(queue_runner, "QueueRunner", Runner)
     with pytest.raises(PipelineError, match=re.escape("1 trial(s) failed: ['lusty-ants']")):
-        study_module.random_search(2, study_dir / "space.yaml", 2, True, study_dir / "params.yaml")
+        queue_runner.random_search(2, study_dir / "space.yaml", 2, True, study_dir / "params.yaml")
     out = capsys.readouterr().out
     assert "search: queued trial 2/2 rapid-cobs:" in out and "search: 2/2 done, 1 failed" in out
 

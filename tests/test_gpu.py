@@ -4,8 +4,9 @@ and train.precision. The CUDA cases skip without a GPU; the CPU cases run everyw
 import pytest
 import torch
 
-from pipeline import train
-from pipeline.config import parse_params
+from pipeline.core.config import parse_params
+from pipeline.stages import train
+from pipeline.training import loop
 
 from .conftest import small
 from .test_train_stage import FAST, encoded, kill_then_resume, outputs  # noqa: F401
@@ -81,7 +82,7 @@ def test_an_op_without_a_deterministic_kernel_is_named(encoded, monkeypatch):  #
             "'torch.use_deterministic_algorithms(True)'."
         )
 
-    monkeypatch.setattr(train, "fit", refuses)
+    monkeypatch.setattr(loop, "fit", refuses)
     with pytest.raises(train.PipelineError, match="index_add_cuda_ has no deterministic"):
         train.run(parse_params(small({"train": FAST})))
     assert not train.io.MODEL_WEIGHTS.exists()

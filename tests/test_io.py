@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import io
+from pipeline.core import io
 
 
 def test_atomic_write_keeps_nothing_when_the_writer_fails(tmp_path):

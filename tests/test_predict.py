@@ -6,11 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import encode, evaluate, io, scale, split, train, validate
 from pipeline.__main__ import main
-from pipeline.config import parse_params
-from pipeline.errors import PipelineError
-from pipeline.predict import run_predict
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.model import inference
+from pipeline.stages import encode, split, train, validate
+from pipeline.stages import fit_preprocessor as scale
+from pipeline.stages.predict import run_predict
 
 from .conftest import ROOT, regression_table
 
@@ -60,7 +63,7 @@ def test_predicting_the_raw_table_matches_evaluate_on_test_rows(penguins, tmp_pa
 
     card = io.read_json(io.MODEL_CARD)
     test = io.read_table(io.ENCODED_DIR / "test.parquet")
-    expected = evaluate.predict(evaluate.load_model(card), test, card)
+    expected = inference.predict(inference.load_model(card), test, card)
     got = out.loc[test.index, [f"proba_{c}" for c in card["classes"]]].to_numpy(dtype=float)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
     classes = np.asarray(card["classes"])
@@ -166,7 +169,7 @@ def test_regression_round_trip_in_original_units(tmp_path, monkeypatch, scale):
     assert ("quantiles" in scaler) == (scale.get("method") == "quantile")
     assert scaler.get("clip") == scale.get("clip")
     test = io.read_table(io.ENCODED_DIR / "test.parquet")
-    expected = evaluate.predict(evaluate.load_model(card), test, card)
+    expected = inference.predict(inference.load_model(card), test, card)
     np.testing.assert_allclose(out.loc[test.index, "prediction"], expected, rtol=1e-6)
     assert abs(out["prediction"] - df["y"]).mean() < df["y"].std() / 2  # original units
 

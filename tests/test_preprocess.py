@@ -17,21 +17,19 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from pipeline import encode, io, preprocess, scale, split, validate
-from pipeline.config import parse_params
-from pipeline.errors import PipelineError
-from pipeline.preprocess import (
-    LABEL,
-    UNSEEN_CODE,
-    Moments,
-    Preprocessor,
-    clip_values,
-    decode_values,
-    fixed_chunks,
-    numeric_features,
-)
-from pipeline.sampling import sample_positions
-from pipeline.schema import EncodeRule
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.sampling import sample_positions
+from pipeline.core.schema import EncodeRule
+from pipeline.core.tables import LABEL, fixed_chunks, numeric_features
+from pipeline.features import preprocessor as preprocess
+from pipeline.features import scaling
+from pipeline.features.preprocessor import UNSEEN_CODE, Preprocessor, decode_values
+from pipeline.features.scaling import clip_values
+from pipeline.features.statistics import Moments
+from pipeline.stages import encode, split, validate
+from pipeline.stages import fit_preprocessor as scale
 
 from .conftest import ROOT
 
@@ -403,8 +401,8 @@ def test_quantile_scaling_handles_ties_constant_columns_and_the_train_range():
     scaled = pre.scale_numeric(rows.to_numpy())
     assert scaled[:, 1].tolist() == [0.0] * 4  # constant on train rows: no information
     # below / above the train range: the ends; the tied minimum mid-way through its levels
-    assert scaled[0, 0] == preprocess.NORMAL_LOW
-    assert scaled[3, 0] == preprocess.NORMAL_HIGH == scaled[2, 0]
+    assert scaled[0, 0] == scaling.NORMAL_LOW
+    assert scaled[3, 0] == scaling.NORMAL_HIGH == scaled[2, 0]
     # 0 fills levels 0..5/9 of 10 quantiles: p = (0 + 5/9) / 2, ndtri(5/18) = -0.589
     assert scaled[1, 0] == pytest.approx(-0.5895, abs=1e-4)
     assert np.isfinite(scaled).all()

@@ -21,10 +21,12 @@ import torch
 import yaml
 from pydantic import BaseModel
 
-from pipeline import io, split
 from pipeline.__main__ import main
-from pipeline.config import Params, SchedulerParams, TrainParams, parse_params
-from pipeline.errors import PipelineError
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import Params, SchedulerParams, TrainParams
+from pipeline.stages import split
 
 from .conftest import ROOT, penguins
 
@@ -209,7 +211,7 @@ def test_table_walks_every_key_of_params_yaml():
 def test_numbers_as_yaml_1_2_reads_them_and_no_silent_coercion(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("train:\n  lr: 1e-3\n  weight_decay: 5E-4\n")
-    from pipeline.config import load_params
+    from pipeline.core.config import load_params
 
     assert load_params(path).train.lr == 0.001  # PyYAML alone would read the string '1e-3'
     for raw in (
@@ -276,7 +278,7 @@ class Planted:
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_planted_pickle_as_checkpoint_is_ignored_not_run(tmp_path, capsys):
-    from pipeline.train import Checkpoint
+    from pipeline.training.checkpoint import Checkpoint
 
     marker = tmp_path / "pwned"
     for i, write in enumerate(
@@ -295,9 +297,9 @@ def test_planted_pickle_as_checkpoint_is_ignored_not_run(tmp_path, capsys):
 
 
 def test_planted_pickle_as_model_weights_is_refused(tmp_path, monkeypatch, capsys):
-    from pipeline.config import ModelParams
-    from pipeline.evaluate import load_model
-    from pipeline.model import MLP
+    from pipeline.core.params import ModelParams
+    from pipeline.model.inference import load_model
+    from pipeline.model.mlp import MLP
 
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "pwned"

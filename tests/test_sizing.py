@@ -2,15 +2,16 @@
 
 import pandas as pd
 import pytest
+import torch
 
-from pipeline import io
-from pipeline.model import MLP, count_parameters, output_size
-from pipeline.preprocess import Preprocessor, numeric_features
-from pipeline.schema import load_schema
-from pipeline.sizing import encoded_width, mlp_parameter_count, output_width
-from pipeline.validate import validate_table
+from pipeline.core.schema import load_schema
+from pipeline.core.tables import numeric_features
+from pipeline.features.preprocessor import Preprocessor
+from pipeline.model.mlp import MLP, count_parameters
+from pipeline.model.sizing import encoded_width, mlp_parameter_count, output_width
 
 from .conftest import ROOT, binary_table, regression_table, small_params
+from .helpers import read_raw, validate_table
 
 
 @pytest.mark.parametrize("normalization", ["none", "batch", "layer"])
@@ -30,8 +31,9 @@ def test_unknown_normalization_is_rejected():
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
-def test_output_width_matches_the_model(task):
-    assert output_width(task, 4) == output_size(task, 4)
+def test_the_model_has_one_output_per_class_for_multiclass_else_one(task):
+    model = MLP(5, [8], output_width(task, 4), task=task)
+    assert model(torch.zeros(2, 5)).shape[-1] == (4 if task == "multiclass" else 1)
 
 
 @pytest.mark.parametrize(
@@ -47,11 +49,11 @@ def test_encoded_width_matches_the_encoder(table, target, task):
 def test_validate_reports_the_parameter_count_train_will_build():
     params = small_params()
     schema, _ = load_schema(ROOT / "data/raw/penguins.csv")
-    clean, result = validate_table(io.read_raw(ROOT / "data/raw/penguins.csv"), schema, params)
+    clean, result = validate_table(read_raw(ROOT / "data/raw/penguins.csv"), schema, params)
     assert clean is not None
     pre = Preprocessor("species", "multiclass").fit_frame(clean)
     model = MLP.from_params(
-        params.model, len(pre.features_), output_size("multiclass", len(pre.classes_))
+        params.model, len(pre.features_), output_width("multiclass", len(pre.classes_))
     )
     assert result["model_size"]["parameters"] == count_parameters(model) == 899
     assert result["model_size"]["encoded_features"] == 9

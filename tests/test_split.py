@@ -4,12 +4,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import io, split
-from pipeline.config import SplitParams, parse_params
-from pipeline.drift import distribution_shift
-from pipeline.errors import PipelineError
-from pipeline.split import FOLD, assign_splits, split_dataset, split_table
-from pipeline.split import run as split_run
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import SplitParams
+from pipeline.splitting.assign import FOLD, read_labels
+from pipeline.splitting.drift import distribution_shift
+from pipeline.splitting.duplicates import duplicate_report_parts
+from pipeline.stages.split import run as split_run
+
+from .helpers import assign_splits, duplicate_report, split_dataset, split_table
 
 DEFAULT = SplitParams()
 
@@ -269,11 +273,12 @@ def test_default_split_is_unchanged_by_the_new_schemes():
 
 def test_split_and_duplicate_counts_are_the_same_worked_in_slices(monkeypatch):
     """Class positions gathered and hashes searched a few rows at a time change nothing."""
-    from pipeline import split as split_module
+    from pipeline.splitting import assign, duplicates
 
     df = pd.DataFrame({"x": [1.0, 2.0, 3.0] * 40, "y": ["a", "b"] * 60})
     whole = split_dataset(df, "y", "binary", DEFAULT, 0)
-    monkeypatch.setattr(split_module, "_CHUNK_ROWS", 3)
+    monkeypatch.setattr(assign, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(duplicates, "CHUNK_ROWS", 3)
     sliced = split_dataset(df, "y", "binary", DEFAULT, 0)
     assert sliced.report["duplicates"] == whole.report["duplicates"]
     for name, part in whole.parts.items():
@@ -309,9 +314,7 @@ def test_duplicate_report_over_parts_equals_the_whole(train, val, test, parts):
         }
         for k in range(parts)
     ]
-    assert split.duplicate_report_parts(cut, row_numbers) == split.duplicate_report(
-        hashes, row_numbers
-    )
+    assert duplicate_report_parts(cut, row_numbers) == duplicate_report(hashes, row_numbers)
 
 
 @pytest.mark.parametrize("classes", [3, 300])
@@ -320,7 +323,7 @@ def test_read_labels_codes_follow_the_sorted_names_across_batches(classes):
     new ones; either way the labels read back as the column's text."""
     values = pd.Series([f"c{(i * 7) % classes}" for i in range(900)], name="y")
     batches = [values.iloc[start : start + 64].to_frame() for start in range(0, 900, 64)]
-    labels = split.read_labels(batches, "y", len(values))
+    labels = read_labels(batches, "y", len(values))
     assert list(labels.cat.categories) == sorted(values.unique())
     assert labels.astype(str).tolist() == values.tolist()
     assert labels.cat.codes.dtype == (np.int8 if classes < 128 else np.int16)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.evaluate import score
-from pipeline.report import versus_lines
-from pipeline.standard_errors import paired_differences, standard_errors
+from pipeline.evaluation.metrics import score
+from pipeline.evaluation.report import versus_lines
+from pipeline.evaluation.standard_errors import paired_differences, standard_errors
 
 N = 2000
 RESAMPLES = 300

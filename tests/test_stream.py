@@ -5,9 +5,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import evaluate, io, predict
-from pipeline.config import parse_params
-from pipeline.predict import run_predict
+from pipeline.checks import new_rows
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.stages import evaluate
+from pipeline.stages.predict import run_predict
 
 from .conftest import ROOT
 from .test_predict import FAST, build
@@ -58,7 +60,7 @@ def test_predict_output_is_the_same_for_any_batch_size(
     """Any read batch size gives the bytes of the whole-table result (one forward block);
     several blocks give the bytes of the same blocks read whole."""
     monkeypatch.chdir(trained)
-    monkeypatch.setattr(predict, "PREDICT_ROWS", block)
+    monkeypatch.setattr(new_rows, "PREDICT_ROWS", block)
     run_predict("data/raw/penguins.csv", str(tmp_path / "whole.csv"), batch_rows=1_000_000)
     run_predict("data/raw/penguins.csv", str(tmp_path / "batched.csv"), batch_rows=batch_rows)
     whole = (tmp_path / "whole.csv").read_bytes()
@@ -73,7 +75,7 @@ def test_predict_types_a_column_for_the_whole_file_not_per_batch(trained, monkey
     raw = pd.read_csv("data/raw/penguins.csv").head(6)
     raw.insert(0, "tag", [1, 2, 3, 4, None, 6])
     raw.to_csv(tmp_path / "in.csv", index=False)
-    monkeypatch.setattr(predict, "PREDICT_ROWS", 2)  # and a forward pass per two rows
+    monkeypatch.setattr(new_rows, "PREDICT_ROWS", 2)  # and a forward pass per two rows
     for batch_rows in (2, 100):
         run_predict(
             str(tmp_path / "in.csv"), str(tmp_path / f"{batch_rows}.csv"), "tag", batch_rows

@@ -6,21 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.config import ModelParams, SchedulerParams, TrainParams, parse_params
-from pipeline.errors import PipelineError
-from pipeline.model import MLP, count_parameters, output_size, outputs_to_predictions
-from pipeline.train import (
-    Checkpoint,
-    Tensors,
-    batch_indices,
-    check_options,
-    derive_seed,
-    evaluate_epoch,
-    fit,
-    make_loss,
-    resolve_device,
-    train_model,
-)
+from pipeline.core.config import parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import ModelParams, SchedulerParams, TrainParams
+from pipeline.model.inference import outputs_to_predictions
+from pipeline.model.mlp import MLP, count_parameters
+from pipeline.model.sizing import output_width
+from pipeline.training.checkpoint import Checkpoint
+from pipeline.training.data import Tensors, batch_indices
+from pipeline.training.loop import derive_seed, evaluate_epoch, fit, make_loss, train_model
+from pipeline.training.options import check_options
+from pipeline.training.torch_setup import resolve_device
 
 from .conftest import SMALL_TRAIN
 
@@ -45,7 +41,7 @@ def build(task: str, seed: int = 0, **model) -> MLP:
             **{"hidden": [16], "dropout": 0.0, "ensemble": 1, "num_embeddings": "none", **model}
         ),
         4,
-        output_size(task, 3),
+        output_width(task, 3),
     )
 
 
@@ -81,10 +77,10 @@ def test_parameter_count_and_rebuild_from_spec(normalization):
 
 
 def test_predictions_are_probabilities():
-    proba = outputs_to_predictions(torch.tensor([[0.0], [10.0]]), "binary")
+    proba = outputs_to_predictions(torch.tensor([[[0.0]], [[10.0]]]), "binary")  # (n, k, out)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert proba[1, 1] > 0.99
-    proba = outputs_to_predictions(torch.randn(4, 3), "multiclass")
+    proba = outputs_to_predictions(torch.randn(4, 2, 3), "multiclass")
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
 
 
@@ -115,7 +111,7 @@ def test_epoch_loss_is_the_mean_over_samples():
     train, val = blobs("regression")
     model = build("regression")
     with torch.no_grad():
-        full = float(make_loss("regression")(model(train.x)[:, 0], train.y))
+        full = float(make_loss("regression")(model(train.x)[:, 0, 0], train.y))
     # lr ~ 0 keeps the weights fixed, so the epoch loss must equal the full-table loss
     result = fit(model, train, val, "regression", quick(epochs=1, batch_size=100, lr=1e-12), 0)
     assert result.history[0]["train_loss"] == pytest.approx(full, rel=1e-5)

@@ -19,10 +19,14 @@ import pytest
 import torch
 import yaml
 
-from pipeline import distributed, encode, evaluate, io, scale, split, validate
 from pipeline.__main__ import main
-from pipeline.config import parse_params
-from pipeline.distributed import LAUNCHER_ENV, World
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.model import inference
+from pipeline.stages import encode, evaluate, split, validate
+from pipeline.stages import fit_preprocessor as scale
+from pipeline.training import distributed
+from pipeline.training.distributed import LAUNCHER_ENV, World
 
 from .conftest import BIN, ROOT, small
 
@@ -70,9 +74,9 @@ def outputs(root: Path) -> dict[str, bytes]:
 def accuracy_on_test(root: Path) -> float:
     card = json.loads((root / io.MODEL_CARD).read_text())
     table = io.read_table(root / io.ENCODED_DIR / "test.parquet")
-    model = evaluate.load_model(card)
-    proba = evaluate.predict(model, table, card)
-    return evaluate.score(evaluate.actual(table, card), proba, card["task"])["accuracy"]
+    model = inference.load_model(card)
+    proba = inference.predict(model, table, card)
+    return evaluate.score(inference.actual(table, card), proba, card["task"])["accuracy"]
 
 
 def start(root: Path, *launcher: str) -> subprocess.Popen:
@@ -171,7 +175,7 @@ def test_the_cause_is_named_not_the_processes_stopped_because_of_it():
     hung_up = failure(1, {"message": "RuntimeError: Connection closed by peer", "kind": "X"})
     crashed = failure(-signal.SIGKILL, pid=42)
     said = failure(1, {"message": "train: val_loss became nan ...", "kind": "PipelineError"})
-    message = distributed.failure_message
+    message = distributed.workers_failure
     assert message({0: stopped, 1: crashed}, 2) == (
         "train: worker process 1 of 2 (pid 42) was killed by signal SIGKILL; the other "
         "processes were stopped and nothing was written"

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline import encode, io, scale, split, train, train_log, validate
+from pipeline.core import io
+from pipeline.stages import encode, split, train, validate
+from pipeline.stages import fit_preprocessor as scale
+from pipeline.training import epoch_log as train_log
 
 from .conftest import ROOT, small_params
 
@@ -134,7 +137,7 @@ def test_torch_setup_turns_on_deterministic_kernels_without_loading_the_inductor
     """configure() is what every stage calls; the inductor import would cost ~1.5 s each."""
     code = (
         "import sys, torch\n"
-        "from pipeline import torch_setup\n"
+        "from pipeline.training import torch_setup\n"
         "assert not torch.are_deterministic_algorithms_enabled()\n"
         "torch_setup.configure(1)\n"
         "assert torch.are_deterministic_algorithms_enabled()\n"

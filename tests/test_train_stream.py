@@ -6,11 +6,15 @@ import pytest
 import torch
 import yaml
 
-from pipeline import encode, io, scale, split, train, train_stream, validate
-from pipeline.config import TrainParams, parse_params
-from pipeline.errors import PipelineError
-from pipeline.preprocess import LABEL
-from pipeline.train_stream import StreamedTable, choose_data, encoded_bytes
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import TrainParams
+from pipeline.core.tables import LABEL
+from pipeline.stages import encode, split, train, validate
+from pipeline.stages import fit_preprocessor as scale
+from pipeline.training import streaming as train_stream
+from pipeline.training.streaming import StreamedTable, choose_data, encoded_bytes
 
 from .conftest import ROOT, small, small_params
 from .test_train_stage import kill_then_resume, outputs, penguins_encoded

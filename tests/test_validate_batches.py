@@ -16,13 +16,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import io, validate
 from pipeline.__main__ import main
-from pipeline.config import parse_params
-from pipeline.errors import PipelineError
-from pipeline.schema import load_schema
+from pipeline.core import io
+from pipeline.core.config import parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.schema import load_schema
+from pipeline.stages import validate
 
 from .conftest import ROOT
+from .helpers import validate_table
 
 OUTPUTS = (io.VALIDATED, io.VALIDATION_REPORT, io.VALIDATION_REPORT.with_suffix(".md"))
 
@@ -217,7 +219,7 @@ def test_ragged_rows_are_named_by_their_data_row_whatever_the_batch(
 
 
 def test_hash_index_finds_every_repeat_across_many_adds():
-    from pipeline.row_hashes import HashIndex
+    from pipeline.core.row_hashes import HashIndex
 
     rng = np.random.default_rng(1)
     spread = np.uint64(0x9E3779B97F4A7C15)  # odd: distinct values stay distinct, in every part
@@ -239,12 +241,12 @@ def test_hash_index_finds_every_repeat_across_many_adds():
 def test_an_identifier_column_is_not_counted_past_a_bound(monkeypatch):
     """Categories of a one-hot feature are counted up to a bound (memory); past it the model
     size is a lower bound and the report says which column to drop."""
-    from pipeline import size_rules
+    from pipeline.checks import size_rules
 
     monkeypatch.setattr(size_rules, "CATEGORIES_COUNTED", 10)
     df = pd.DataFrame({"x": np.arange(100.0), "ref": [f"r{i}" for i in range(100)]})
     df["y"] = ["a", "b"] * 50
-    _, result = validate.validate_table(
+    _, result = validate_table(
         df,
         load_schema(ROOT / "none.csv")[0],
         parse_params({"data": {"target": "y", "batch_rows": 16}}),

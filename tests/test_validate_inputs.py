@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import io
 from pipeline.__main__ import main
+from pipeline.core import io
 
 from .conftest import binary_table
 

@@ -1,0 +1,137 @@
+"""validate's core: check and clean a table read batch by batch, into the report document.
+
+Two passes over the source, each one batch at a time, so memory is set by the batch: pass 1
+counts what each column holds to type it once for the whole table (`column_types`); pass 2
+types, checks (Great Expectations, `pipeline.checks.table_checks`), cleans
+(`pipeline.checks.cleaning`) and counts (`pipeline.checks.size_rules`) each batch and hands the
+clean batch on; then the whole-table rules (rows, classes, rows per class and per model
+parameter, the task). Checking goes on after a failure so the report lists every problem."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from pipeline.checks.cleaning import Cleaner
+from pipeline.checks.column_types import (
+    ColumnType,
+    Profile,
+    TextInNumbers,
+    apply_types,
+    decide_types,
+    profile,
+)
+from pipeline.checks.rawfile import RawFile, Unreadable
+from pipeline.checks.size_rules import TableFacts, size_rules
+from pipeline.checks.table_checks import TableChecks
+from pipeline.checks.validation_report import (
+    Report,
+    document,
+)
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import Params
+from pipeline.core.schema import TableSchema
+
+Sink = Callable[[pd.DataFrame], None]
+
+
+def check_schema_against_target(schema: TableSchema, target: str) -> None:
+    """The schema file may not drop or rename the column data.target names."""
+    if target in schema.drop:
+        raise PipelineError(f"schema drop: lists the target {target!r} (data.target); remove it")
+    unit = schema.units.get(target)
+    if unit is not None and unit.rename:
+        raise PipelineError(
+            f"schema units.{target}.rename: renames the target {target!r}; "
+            f"convert it without renaming, or rename the column in the table itself"
+        )
+    for column, rule in schema.columns.items():
+        if (rule.min is not None or rule.max is not None) and rule.type == "categorical":
+            raise PipelineError(f"schema columns.{column}: min/max need type: numeric")
+
+
+def column_types(
+    source: RawFile, schema: TableSchema, report: Report
+) -> dict[str, ColumnType] | None:
+    """Pass 1: the type of every column, or None when the file is not a table (reported)."""
+    floats = source.float_columns()
+    others = [c for c in source.columns if c not in floats]
+    profiles = profile(source.batches(others)) if others else {}
+    profiles = {c: profiles.get(c, Profile("float")) for c in source.columns}
+    if source.is_csv:
+        repeated = source.repeated_names
+        report.add(
+            "unique column names",
+            None,
+            observed=f"repeated in the header: {repeated}" if repeated else "all unique",
+            passed=not repeated,
+        )
+        ragged = source.ragged_rows() if source.ragged else pd.Series()
+        report.add(
+            f"fields per row == {len(source.columns)} (the header's)",
+            None,
+            observed=f"{len(ragged)} row(s) with another number of fields",
+            bad=ragged,
+        )
+        if len(ragged):
+            return None
+    return decide_types(profiles, schema)
+
+
+def validate_batches(
+    source: RawFile | None,
+    schema: TableSchema,
+    params: Params,
+    report: Report,
+    sink: Sink,
+) -> dict[str, Any]:
+    """Check and clean the table (None: unreadable, `report` says why), giving each clean batch
+    to `sink`; return the report document (`passed` says whether the batches are the table)."""
+    target = params.data.target
+    check_schema_against_target(schema, target)
+    summary: dict[str, Any] = {"rows_in": None, "target": target}
+    try:
+        types = None if source is None else column_types(source, schema, report)
+        if types is None:
+            return document(report, summary)
+        text_cells = TextInNumbers(types)
+        checks = cleaner = facts = None
+        rows_in = 0
+        for batch in source.batches():
+            rows_in += len(batch)
+            typed = apply_types(batch, types)
+            text_cells.add(typed.text_in_numbers)
+            frame = typed.frame
+            if checks is None:
+                kept = [c for c in frame.columns if c not in schema.drop]
+                checks = TableChecks(frame, schema, target, kept)
+                cleaner = Cleaner(schema, params, frame)
+            checks.add(frame)
+            clean = cleaner.clean(frame)
+            if facts is None:
+                facts = TableFacts(params, schema, clean)
+            facts.add(clean)
+            sink(clean)
+    except Unreadable as exc:
+        report.rules = []
+        report.add("readable", None, observed=f"{source.path}: {exc}", passed=False)
+        return document(report, summary)
+    report.rules += text_cells.rules()
+    report.rules += checks.rules()
+    report.rules += cleaner.problems
+    report.cleaning = cleaner.summary()
+    rules, facts_summary = size_rules(facts, params)
+    report.rules += rules
+    summary.update(rows_in=rows_in, rows_out=facts.rows, **facts_summary)
+    return document(report, summary)
+
+
+def cleaning_rules(schema: TableSchema, params: Params) -> dict[str, Any]:
+    """What `predict` must apply to new rows the way it was applied here (saved as JSON)."""
+    return {
+        "target": params.data.target,
+        "missing": params.clean.missing,
+        "schema": schema.model_dump(mode="json"),
+    }

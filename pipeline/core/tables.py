@@ -1,0 +1,47 @@
+"""Facts about tables every layer shares: the encoded label's column name, which columns are
+numbers, and frames read in batches (a source of train rows, fixed-size chunks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+LABEL = "_target"  # encoded target column: class index, or the (standardized) regression value
+
+
+# Reads the train rows: columns (None = all) -> frames, in table order.
+Batches = Callable[[list[str] | None], Iterable[pd.DataFrame]]
+
+
+def frame_batches(df: pd.DataFrame) -> Batches:
+    """A whole in-memory frame as a one-batch source for `Preprocessor.fit`."""
+    return lambda columns: [df if columns is None else df[columns]]
+
+
+def is_numeric(values: pd.Series) -> bool:
+    """Numeric columns are scaled as numbers; everything else (booleans too) is a category."""
+    return ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values)
+
+
+def numeric_features(df: pd.DataFrame, target: str) -> list[str]:
+    """Numeric feature columns in table order (booleans count as categories)."""
+    return [c for c in df.columns if c != target and is_numeric(df[c])]
+
+
+def fixed_chunks(frames: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """Re-cut frames into chunks of exactly `rows` rows (the last may be shorter)."""
+    pending: list[pd.DataFrame] = []
+    held = 0
+    for frame in frames:
+        while len(frame):
+            piece = frame.iloc[: rows - held]
+            frame = frame.iloc[len(piece) :]
+            pending.append(piece)
+            held += len(piece)
+            if held == rows:
+                yield pending[0] if len(pending) == 1 else pd.concat(pending)
+                pending, held = [], 0
+    if held:
+        yield pending[0] if len(pending) == 1 else pd.concat(pending)

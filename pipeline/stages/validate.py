@@ -1,0 +1,73 @@
+"""validate: read the user's table in batches, check it, clean it, write what `split` reads.
+
+The checking is `pipeline.checks.validation`. Every rule lands in reports/validation.json with
+its severity, observed value and a few offending values with their rows (`row` = 0-based data
+row of the input file). The cleaned table (and the task, for the stages after) is written only
+when no `fail` rule failed; `warn` rules are reported and it is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pipeline.checks.rawfile import RawFile, Unreadable
+from pipeline.checks.validation import cleaning_rules, validate_batches
+from pipeline.checks.validation_report import (
+    Report,
+    failure_lines,
+    validation_failure,
+    validation_markdown,
+)
+from pipeline.core import io
+from pipeline.core.config import load_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import Params
+from pipeline.core.schema import load_schema
+
+
+class _Failed(Exception):
+    """Raised inside the table writer to discard the table."""
+
+
+def run(params: Params) -> None:
+    path = Path(params.data.path)
+    schema, schema_file = load_schema(path)
+    report = Report()
+    try:
+        source = RawFile(path, params.data.batch_rows)
+    except Unreadable as exc:
+        report.add("readable", None, observed=f"{path}: {exc}", passed=False)
+        source = None
+    try:
+        with io.TableWriter(io.VALIDATED) as out:
+            result = validate_batches(source, schema, params, report, out.write)
+            if not result["passed"]:
+                raise _Failed
+    except _Failed:
+        pass
+    result["input"] = str(path)
+    result["schema_file"] = str(schema_file) if schema_file else None
+    io.write_json(result, io.VALIDATION_REPORT)
+    io.write_text(validation_markdown(result), io.VALIDATION_REPORT.with_suffix(".md"))
+    if not result["passed"]:
+        for stale in (io.VALIDATED, io.CLEANING, io.TASK):  # an earlier run's must not look valid
+            stale.unlink(missing_ok=True)
+        raise PipelineError(validation_failure(result))
+    io.write_json(cleaning_rules(schema, params), io.CLEANING)
+    io.write_json(
+        {"target": params.data.target, "task": result["task"], "reason": result["task_reason"]},
+        io.TASK,
+    )
+    warned = [r for r in result["rules"] if not r["passed"]]
+    for line in failure_lines(warned):
+        print(f"validate: warning: {line}", file=sys.stderr)
+    print(
+        f"validate: {result['rows_in']} rows in, {result['rows_out']} out; task {result['task']} "
+        f"({result['task_reason']}); {len(warned)} warning(s), see "
+        f"{io.VALIDATION_REPORT.with_suffix('.md')}"
+    )
+
+
+if __name__ == "__main__":
+    run(load_params())
