@@ -37,10 +37,26 @@ SMALL_TRAIN = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long tests (e2e, slow: tens of seconds each) first, each module's order kept, so
-    that under `pytest -n auto --dist worksteal` the short ones fill the gaps at the end
-    instead of one worker finishing a long test alone."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    """Order for `pytest -n auto --dist worksteal`, which hands each worker one contiguous part
+    of this list and lets an idle worker steal from the end of another's: the `slow` tests are
+    dealt in turn to the start of each part (so no worker runs them one after another while the
+    others idle), then the e2e tests, then the rest, which fill the gaps at the end."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    # those that build the shared e2e project last: the first to need it builds it while
+    # the other workers run what needs no project
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    slow.sort(key=lambda item: "built" in getattr(item, "fixturenames", ()))
+    rest = [item for item in items if not item.get_closest_marker("slow")]
+    rest.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    ordered: list[pytest.Item] = []
+    left = len(items)
+    for worker in range(workers):  # the sizes of xdist's parts
+        size = left // (workers - worker)
+        dealt = slow[worker::workers]
+        ordered += dealt + rest[: size - len(dealt)]
+        rest = rest[size - len(dealt) :]
+        left -= size
+    items[:] = ordered + rest
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,201 @@
+"""Bad input files through the CLI: each exits non-zero, names the file, column or rule on stderr
+without a traceback, writes the reports and no table."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.__main__ import main
+from pipeline.core import io
+
+from ..conftest import binary_table
+
+TABLE = "data/raw/t.csv"
+
+
+def good() -> pd.DataFrame:
+    return binary_table(n=80)
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False)
+
+
+def with_value(column: str, row: int, value: object) -> Callable[[], str]:
+    def make() -> str:
+        df = good()
+        df[column] = df[column].astype(object)
+        df.loc[row, column] = value
+        return csv_text(df)
+
+    return make
+
+
+def edit_line(line: int, edit: Callable[[str], str]) -> Callable[[], str]:
+    """Change one line of the CSV text (line 0 is the header)."""
+
+    def make() -> str:
+        lines = csv_text(good()).splitlines()
+        lines[line] = edit(lines[line])
+        return "\n".join(lines) + "\n"
+
+    return make
+
+
+def all_null(column: str) -> Callable[[], str]:
+    def make() -> str:
+        df = good()
+        df[column] = None
+        return csv_text(df)
+
+    return make
+
+
+# case: (file content: text or bytes, target, fragments stderr must hold)
+CASES: dict[str, tuple[Callable[[], str | bytes] | None, str, list[str]]] = {
+    "empty file": (lambda: "", "label", ["readable failed", "is empty"]),
+    "header only": (
+        lambda: "x1,x2,color,label\n",
+        "label",
+        ["rows >= validate.min_rows (30) failed; observed 0"],
+    ),
+    "missing target": (lambda: csv_text(good()), "price", ["column 'price': column_exists"]),
+    "target all null": (
+        all_null("label"),
+        "label",
+        ["column 'label': not entirely null", "rows >= validate.min_rows"],
+    ),
+    "single class": (
+        lambda: csv_text(good().assign(label="yes")),
+        "label",
+        ["column 'label': classes >= 2 failed; observed 1"],
+    ),
+    "text in a numeric column": (
+        with_value("x1", 7, "oops"),
+        "label",
+        ["column 'x1': numeric_type broken by 1 value(s) (row 7 = 'oops')"],
+    ),
+    "inf values": (
+        with_value("x2", 3, np.inf),
+        "label",
+        ["column 'x2': finite broken by 1 value(s) (row 3 = 'inf')"],
+    ),
+    "a row with too many fields": (
+        edit_line(5, lambda line: line + ",extra"),
+        "label",
+        ["fields per row == 4 (the header's) broken by 1 value(s) (row 4 = '5 fields')"],
+    ),
+    "a row with too few fields": (
+        edit_line(9, lambda line: line.rsplit(",", 1)[0]),
+        "label",
+        ["fields per row == 4 (the header's) broken by 1 value(s) (row 8 = '3 fields')"],
+    ),
+    "bytes that are not UTF-8": (
+        lambda: csv_text(good()).replace("red", "r\xe9d", 1).encode("latin-1"),
+        "label",
+        ["readable failed", "line ", "not UTF-8"],
+    ),
+    "fewer rows than the minimum": (
+        lambda: csv_text(good().head(20)),
+        "label",
+        ["rows >= validate.min_rows (30) failed; observed 20"],
+    ),
+    "duplicate column names": (
+        edit_line(0, lambda line: line.replace("x2", "x1")),
+        "label",
+        ["unique column names failed; observed repeated in the header: ['x1']"],
+    ),
+    "a column that is entirely null": (
+        all_null("x2"),
+        "label",
+        ["column 'x2': not entirely null failed"],
+    ),
+    "gzip bytes": (
+        lambda: gzip.compress(csv_text(good()).encode(), mtime=0),
+        "label",
+        ["readable failed", "holds gzip bytes, not a CSV text table"],
+    ),
+    "a path that does not exist": (None, "label", ["readable failed", "does not exist"]),
+}
+
+
+def run_validate(tmp_path: Path, content: str | bytes | None, target: str) -> int:
+    """Write the table and params.yaml into tmp_path (the cwd) and run the CLI's validate."""
+    (tmp_path / "data/raw").mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        (tmp_path / TABLE).write_bytes(content)
+    elif content is not None:
+        (tmp_path / TABLE).write_text(content)
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump({"data": {"path": TABLE, "target": target}})
+    )
+    return main(["validate"])
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_stops_validate_with_a_named_problem(case, tmp_path, monkeypatch, capsys):
+    make, target, fragments = CASES[case]
+    monkeypatch.chdir(tmp_path)
+    code = run_validate(tmp_path, None if make is None else make(), target)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"error: validate: {TABLE}: ")
+    for fragment in fragments:
+        assert fragment in err
+    assert "Traceback" not in err
+    assert not io.VALIDATED.exists()
+    report = json.loads(io.VALIDATION_REPORT.read_text())
+    assert report["passed"] is False and report["input"] == TABLE
+    assert "**FAILED**" in io.VALIDATION_REPORT.with_suffix(".md").read_text()
+    assert list(tmp_path.rglob("*.tmp")) == []
+
+
+def test_every_problem_is_reported_not_just_the_first(tmp_path, monkeypatch, capsys):
+    df = good()
+    df["x1"] = df["x1"].astype(object)
+    df.loc[2, "x1"] = "oops"
+    df.loc[4, "x2"] = np.inf
+    df["empty"] = None
+    monkeypatch.chdir(tmp_path)
+    code = run_validate(tmp_path, csv_text(df), "label")
+    err = capsys.readouterr().err
+    assert code == 1 and "4 rule(s) failed" in err
+    failed = {
+        (r["rule"], r["column"])
+        for r in json.loads(io.VALIDATION_REPORT.read_text())["rules"]
+        if not r["passed"] and r["severity"] == "fail"
+    }
+    assert failed == {
+        ("numeric_type", "x1"),
+        ("finite", "x2"),
+        ("not entirely null", "empty"),
+        ("rows >= validate.min_rows (30)", None),  # clean.missing: drop empties the table
+    }
+
+
+def test_warnings_are_reported_and_the_table_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = run_validate(tmp_path, csv_text(good()), "label")
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "validate: warning: training rows >= 10 x model parameters" in captured.err
+    assert "1 warning(s)" in captured.out
+    assert len(io.read_table(io.VALIDATED)) == 80
+    report = json.loads(io.VALIDATION_REPORT.read_text())
+    assert report["passed"] is True and report["warnings"] == 1
+
+
+def test_a_failed_run_removes_the_table_of_an_earlier_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_validate(tmp_path, csv_text(good()), "label") == 0
+    assert io.VALIDATED.exists() and io.TASK.exists()
+    assert run_validate(tmp_path, csv_text(good().head(5)), "label") == 1
+    assert not io.VALIDATED.exists() and not io.TASK.exists()
