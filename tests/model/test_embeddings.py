@@ -32,8 +32,8 @@ from pipeline.model.sizing import mlp_parameter_count
 from pipeline.stages import train
 
 from ..conftest import ROOT, SMALL_MODEL, binary_table, small
-from ..helpers import read_raw, validate_table
-from ..training.test_train_stage import FAST, penguins_encoded
+from ..helpers import FAST_TRAIN as FAST
+from ..helpers import penguins_encoded, read_raw, validate_table
 
 # 7 inputs: numeric at 0, 2, 3; ordinal codes at 1 (3 categories) and 5 (2); 4 and 6 one-hot
 LAYOUT = FeatureLayout(numeric=[0, 2, 3], ordinal=[(1, 3), (5, 2)], onehot=[])

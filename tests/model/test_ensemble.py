@@ -22,9 +22,7 @@ from pipeline.stages.predict import run_predict
 from pipeline.training.loop import batch_loss, fit, make_loss
 
 from ..conftest import small_params
-from ..stages.test_predict import read_output
-from ..training.test_train import blobs, quick
-from ..training.test_train_stage import outputs, penguins_encoded
+from ..helpers import blobs, outputs, penguins_encoded, quick, read_output
 
 TASKS = ("binary", "multiclass", "regression")
 KINDS = ("mini", "batch")

@@ -8,35 +8,12 @@ import pytest
 
 from pipeline.__main__ import main
 from pipeline.core import io
-from pipeline.core.config import parse_params
 from pipeline.core.errors import PipelineError
 from pipeline.model import inference
-from pipeline.stages import encode, split, train, validate
-from pipeline.stages import fit_preprocessor as scale
 from pipeline.stages.predict import run_predict
 
 from ..conftest import ROOT, regression_table
-
-FAST = {"train": {"epochs": 30, "patience": 10, "progress": False}}
-
-
-def build(root: Path, raw: dict[str, bytes], params: dict) -> None:
-    """Run validate..train in `root` (the current directory is restored afterwards)."""
-    (root / "data/raw").mkdir(parents=True)
-    for name, content in raw.items():
-        (root / "data/raw" / name).write_bytes(content)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        parsed = parse_params({**FAST, **params})
-        for stage in (validate, split, scale, encode, train):
-            stage.run(parsed)
-
-
-def read_output(path: Path) -> pd.DataFrame:
-    """The output CSV as a frame: one row per input row, `skipped` "" where predicted."""
-    out = pd.read_csv(path, dtype={"skipped": str})
-    out["skipped"] = out["skipped"].fillna("")
-    return out
+from ..helpers import build, read_output
 
 
 @pytest.fixture(scope="module")

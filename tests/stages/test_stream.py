@@ -12,7 +12,7 @@ from pipeline.stages import evaluate
 from pipeline.stages.predict import run_predict
 
 from ..conftest import ROOT
-from .test_predict import FAST, build
+from ..helpers import FAST_TRAIN, build
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,9 @@ def trained(tmp_path_factory) -> Path:
 
 def run_evaluate(**evaluate_params) -> tuple[dict, str]:
     batch_rows = evaluate_params.pop("batch_rows", 262_144)
-    params = parse_params({**FAST, "data": {"batch_rows": batch_rows}, "evaluate": evaluate_params})
+    params = parse_params(
+        {"train": FAST_TRAIN, "data": {"batch_rows": batch_rows}, "evaluate": evaluate_params}
+    )
     evaluate.run(params)
     return io.read_json(io.METRICS), io.REPORT.read_text()
 

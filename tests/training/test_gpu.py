@@ -9,7 +9,8 @@ from pipeline.stages import train
 from pipeline.training import loop
 
 from ..conftest import small
-from .test_train_stage import FAST, encoded, kill_then_resume, outputs  # noqa: F401
+from ..helpers import FAST_TRAIN as FAST
+from ..helpers import kill_then_resume, outputs
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -43,7 +44,7 @@ def cuda_params(option: dict) -> object:
 
 @needs_cuda
 @pytest.mark.parametrize("name", list(CUDA_OPTIONS))
-def test_cuda_training_is_byte_identical_across_runs(encoded, name):  # noqa: F811
+def test_cuda_training_is_byte_identical_across_runs(encoded, name):
     params = cuda_params(CUDA_OPTIONS[name])
     train.run(params)
     first = outputs(encoded)
@@ -52,7 +53,7 @@ def test_cuda_training_is_byte_identical_across_runs(encoded, name):  # noqa: F8
 
 
 @needs_cuda
-def test_bf16_on_cuda_learns_as_well_as_fp32(encoded):  # noqa: F811
+def test_bf16_on_cuda_learns_as_well_as_fp32(encoded):
     accuracy = {}
     for precision in ("fp32", "bf16"):
         train.run(cuda_params({"train": {"precision": precision, "epochs": 30}}))
@@ -61,11 +62,11 @@ def test_bf16_on_cuda_learns_as_well_as_fp32(encoded):  # noqa: F811
 
 
 @needs_cuda
-def test_killed_cuda_run_resumes_to_byte_identical_outputs(encoded, monkeypatch):  # noqa: F811
+def test_killed_cuda_run_resumes_to_byte_identical_outputs(encoded, monkeypatch):
     kill_then_resume(cuda_params({"train": {"restarts": 2}}), monkeypatch, encoded, 1, 4)
 
 
-def test_precision_on_the_cpu_warns_and_trains_in_fp32(encoded, capsys):  # noqa: F811
+def test_precision_on_the_cpu_warns_and_trains_in_fp32(encoded, capsys):
     train.run(parse_params(small({"train": {**FAST, "epochs": 5}})))
     fp32 = outputs(encoded)
     train.run(parse_params(small({"train": {**FAST, "epochs": 5, "precision": "bf16"}})))
@@ -73,7 +74,7 @@ def test_precision_on_the_cpu_warns_and_trains_in_fp32(encoded, capsys):  # noqa
     assert outputs(encoded) == fp32
 
 
-def test_an_op_without_a_deterministic_kernel_is_named(encoded, monkeypatch):  # noqa: F811
+def test_an_op_without_a_deterministic_kernel_is_named(encoded, monkeypatch):
     """What torch raises on CUDA for such an op becomes one clear line, and no model."""
 
     def refuses(*args, **kwargs):

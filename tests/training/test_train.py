@@ -8,30 +8,17 @@ import torch
 
 from pipeline.core.config import parse_params
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import ModelParams, SchedulerParams, TrainParams
+from pipeline.core.params import ModelParams, SchedulerParams
 from pipeline.model.inference import outputs_to_predictions
 from pipeline.model.mlp import MLP, count_parameters
 from pipeline.model.sizing import output_width
 from pipeline.training.checkpoint import Checkpoint
-from pipeline.training.data import Tensors, batch_indices
+from pipeline.training.data import batch_indices
 from pipeline.training.loop import derive_seed, evaluate_epoch, fit, make_loss, train_model
 from pipeline.training.options import check_options
 from pipeline.training.torch_setup import resolve_device
 
-from ..conftest import SMALL_TRAIN
-
-
-def blobs(task: str, n: int = 200, seed: int = 0) -> tuple[Tensors, Tensors]:
-    """Separable groups (or a linear target) in 4 features, split 150/50."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 4, generator=g)
-    if task == "regression":
-        y = x @ torch.tensor([1.0, -2.0, 0.5, 0.0])
-    elif task == "binary":
-        y = (x[:, 0] + x[:, 1] > 0).float()
-    else:
-        y = (x[:, 0] > 0).long() + (x[:, 1] > 0.5).long()
-    return Tensors(x[:150], y[:150]), Tensors(x[150:], y[150:])
+from ..helpers import blobs, quick, small_train
 
 
 def build(task: str, seed: int = 0, **model) -> MLP:
@@ -43,15 +30,6 @@ def build(task: str, seed: int = 0, **model) -> MLP:
         4,
         output_width(task, 3),
     )
-
-
-def quick(**overrides) -> TrainParams:
-    return small_train(**{"epochs": 15, "early_stopping": False, **overrides})
-
-
-def small_train(**settings) -> TrainParams:
-    """TrainParams over the small-net settings (SMALL_TRAIN), `settings` winning."""
-    return TrainParams(**{**SMALL_TRAIN, **settings})
 
 
 def first_and_last_loss(task: str = "multiclass", model: dict | None = None, **train) -> tuple:

@@ -22,13 +22,13 @@ import yaml
 from pipeline.__main__ import main
 from pipeline.core import io
 from pipeline.core.config import parse_params
-from pipeline.model import inference
-from pipeline.stages import encode, evaluate, split, validate
+from pipeline.stages import encode, split, validate
 from pipeline.stages import fit_preprocessor as scale
 from pipeline.training import distributed
 from pipeline.training.distributed import LAUNCHER_ENV, World
 
-from ..conftest import BIN, ROOT, small
+from ..conftest import ROOT, small
+from ..helpers import accuracy_on_test, outputs, start
 
 # Tiny on purpose: every process imports torch (~2 s on 2 cores), the epochs are the cheap part.
 TRAIN = {"epochs": 12, "patience": 5, "progress": False, "processes": 2}
@@ -64,33 +64,6 @@ def project(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def set_train(root: Path, **train: object) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(small({"train": {**TRAIN, **train}})))
-
-
-def outputs(root: Path) -> dict[str, bytes]:
-    files = [root / io.MODEL_WEIGHTS, root / io.MODEL_CARD, *(root / io.TRAIN_LOG_DIR).rglob("*")]
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(files) if p.is_file()}
-
-
-def accuracy_on_test(root: Path) -> float:
-    card = json.loads((root / io.MODEL_CARD).read_text())
-    table = io.read_table(root / io.ENCODED_DIR / "test.parquet")
-    model = inference.load_model(card)
-    proba = inference.predict(model, table, card)
-    return evaluate.score(inference.actual(table, card), proba, card["task"])["accuracy"]
-
-
-def start(root: Path, *launcher: str) -> subprocess.Popen:
-    """`python -m pipeline train` in `root`, optionally under a launcher (python -m <it>)."""
-    path = f"{BIN}{os.pathsep}{os.environ['PATH']}"
-    env = {**os.environ, "PATH": path, "PYTHONPATH": str(ROOT)}  # this checkout's pipeline
-    return subprocess.Popen(
-        [sys.executable, *launcher, "-m", "pipeline", "train"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def workers(launcher: int) -> dict[int, int]:

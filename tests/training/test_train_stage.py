@@ -3,42 +3,17 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from pipeline.core import io
-from pipeline.stages import encode, split, train, validate
-from pipeline.stages import fit_preprocessor as scale
-from pipeline.training import epoch_log as train_log
+from pipeline.stages import train
 
 from ..conftest import ROOT, small_params
+from ..helpers import FAST_TRAIN, kill_then_resume
 
-FAST = {"epochs": 30, "patience": 10, "progress": False}
-
-
-def penguins_encoded(root: Path, monkeypatch, sections: dict | None = None) -> Path:
-    """`root` becomes the working folder, with penguins run through validate..encode."""
-    (root / "data/raw").mkdir(parents=True)
-    for name in ("penguins.csv", "penguins.schema.yaml"):
-        (root / "data/raw" / name).write_bytes((ROOT / "data/raw" / name).read_bytes())
-    monkeypatch.chdir(root)
-    params = small_params(sections)
-    for stage in (validate, split, scale, encode):
-        stage.run(params)
-    return root
-
-
-@pytest.fixture
-def encoded(tmp_path, monkeypatch) -> Path:
-    """A working folder with penguins run through validate..encode."""
-    return penguins_encoded(tmp_path, monkeypatch)
-
-
-def outputs(root: Path) -> dict[str, bytes]:
-    files = [root / io.MODEL_WEIGHTS, root / io.MODEL_CARD, *(root / io.TRAIN_LOG_DIR).rglob("*")]
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(files) if p.is_file()}
+FAST = FAST_TRAIN
 
 
 def test_stage_writes_model_card_and_train_reports(encoded):
@@ -54,31 +29,6 @@ def test_stage_writes_model_card_and_train_reports(encoded):
     assert "| 1 |" in (io.TRAIN_LOG_DIR / "report.md").read_text()
     assert list(io.TENSORBOARD_DIR.glob("restart_*/events.out.tfevents.*"))
     assert not io.TRAIN_CHECKPOINT.exists()  # a finished run removes its checkpoint
-
-
-def kill_then_resume(params, monkeypatch, root: Path, restart: int, epoch: int) -> None:
-    """Train cleanly; train again but die after `epoch` of `restart` (the checkpoint is on
-    disk, no model yet); rerun: the outputs must equal the clean run's, byte for byte."""
-    train.run(params)
-    clean = outputs(root)
-    for path in (io.MODEL_WEIGHTS, io.MODEL_CARD):
-        path.unlink()
-    original = train_log.EpochLogger.log
-
-    def killed(self, at_restart, row, seconds):
-        original(self, at_restart, row, seconds)
-        if at_restart == restart and row["epoch"] == epoch:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_log.EpochLogger, "log", killed)
-    with pytest.raises(KeyboardInterrupt):
-        train.run(params)
-    assert io.TRAIN_CHECKPOINT.exists() and not io.MODEL_WEIGHTS.exists()
-
-    monkeypatch.setattr(train_log.EpochLogger, "log", original)
-    torch.manual_seed(2024)  # the next process starts from unrelated RNG state
-    train.run(params)
-    assert outputs(root) == clean
 
 
 def test_killed_stage_resumes_to_byte_identical_outputs(encoded, monkeypatch):

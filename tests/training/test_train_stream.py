@@ -17,7 +17,7 @@ from pipeline.training import streaming as train_stream
 from pipeline.training.streaming import StreamedTable, choose_data, encoded_bytes
 
 from ..conftest import ROOT, small, small_params
-from .test_train_stage import kill_then_resume, outputs, penguins_encoded
+from ..helpers import accuracy_on_test, kill_then_resume, outputs, penguins_encoded, start
 
 FAST = {"epochs": 25, "patience": 10, "progress": False, "batch_size": 16}
 STREAM = {**FAST, "data": "stream", "shuffle_rows": 40}
@@ -84,7 +84,6 @@ def test_two_processes_stream_the_same_batches_to_the_same_bytes(tmp_path):
     """train.processes: 2 with train.data: stream, of a TabM ensemble: every worker reads the
     same seeded stream and takes its share of each batch; quality within noise of one process,
     rerun identical."""
-    from .test_train_distributed import accuracy_on_test, start
 
     root = tmp_path / "project"
     (root / "data/raw").mkdir(parents=True)
