@@ -41,7 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import io  # noqa: E402
+from pipeline.core import io  # noqa: E402
 
 TARGET = "target"
 LEVELS = (5, 17, 25, 50)

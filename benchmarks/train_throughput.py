@@ -126,7 +126,7 @@ def bare(train: Tensors, val: Tensors, batch: int, epochs: int, deterministic: b
     for _ in range(epochs):
         for idx in torch.randperm(len(train.y), device=device).split(batch):
             optimizer.zero_grad()
-            loss_fn(model(train.x[idx]), train.y[idx]).backward()
+            loss_fn(model(train.x[idx])[:, 0], train.y[idx]).backward()  # one member
             optimizer.step()
     sync(device)
     torch.use_deterministic_algorithms(True)
@@ -143,7 +143,7 @@ def dataloader(train: Tensors, val: Tensors, batch: int, epochs: int) -> None:
     for _ in range(epochs):
         for x, y in loader:
             optimizer.zero_grad()
-            loss_fn(model(x), y).backward()
+            loss_fn(model(x)[:, 0], y).backward()
             optimizer.step()
     sync(device)
 

@@ -9,14 +9,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from pipeline.checks.column_types import apply_types, decide_types, profile
 from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.core import io
+from pipeline.core.config import dump_yaml
 from pipeline.core.errors import PipelineError
 from pipeline.core.schema import TableSchema, schema_path
 from pipeline.core.tables import is_numeric
+
+# A text column with at most this many distinct values gets an `allowed:` list in a draft.
+DRAFT_MAX_CATEGORIES = 20
 
 
 def infer_schema(frames: Iterable[pd.DataFrame]) -> dict[str, Any]:
@@ -70,7 +73,7 @@ def render_schema(draft: dict[str, Any], source: str) -> str:
     """YAML for a draft schema, one line per column, with comments saying what to edit."""
 
     def flow(value: Any) -> str:
-        text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6)
+        text = dump_yaml(value, default_flow_style=True, sort_keys=False, width=10**6)
         return text.removesuffix("\n...\n").strip()
 
     lines = [
@@ -102,7 +105,3 @@ def draft_schema(data_path: str | Path, force: bool = False, batch_rows: int = 2
         raise PipelineError(f"data.path: {data_path}: {exc}") from None
     io.write_text(render_schema(draft, str(data_path)), path)
     return path
-
-
-# A text column with at most this many distinct values gets an `allowed:` list in a draft.
-DRAFT_MAX_CATEGORIES = 20

@@ -41,18 +41,28 @@ class ParamsLoader(yaml.SafeLoader):
     YAML 1.2 and DVC's `-S` do, where PyYAML (YAML 1.1) would make it the string '1e-3'."""
 
 
-ParamsLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
+class ParamsDumper(yaml.SafeDumper):
+    """yaml's SafeDumper that quotes a string ParamsLoader would read as a number ('1e5'), so
+    what we write (schema drafts, `-S` values, the workers' params) reads back as written."""
+
+
+_YAML12_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
 )
+for _yaml_class in (ParamsLoader, ParamsDumper):
+    _yaml_class.add_implicit_resolver(
+        "tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+0123456789.")
+    )
+
+
+def dump_yaml(value: Any, **options: Any) -> str:
+    """YAML text that `load_yaml` reads back as `value` (yaml.dump's options)."""
+    return yaml.dump(value, Dumper=ParamsDumper, **options)
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 
 from pipeline.core.config import (
+    dump_yaml,
     load_yaml,
     param_key_problem,
     parse_params,
@@ -147,7 +148,7 @@ def set_args(trial: dict[str, Any]) -> list[str]:
     """`-S key=value` arguments, values in YAML flow style as DVC parses them."""
     args = []
     for key, value in trial.items():
-        text = yaml.safe_dump(value, default_flow_style=True, width=math.inf).strip()
+        text = dump_yaml(value, default_flow_style=True, width=math.inf).strip()
         text = text.removesuffix("\n...").removesuffix("...").strip()
         args += ["-S", f"{key}={text}"]
     return args

@@ -90,7 +90,7 @@ def fit_center_scale(
         if clip is not None:  # RealMLP: no quartile range -> half the range
             spread = np.where(spread == 0, 0.5 * (stats.high - stats.low), spread)
         center, scale = q[:, 1], nonzero_scale(spread)
-    else:  # config.ScaleParams forbids this
+    else:  # pipeline.core.params.ScaleParams forbids this
         raise ValueError(f"unknown scale.method {method!r}")
     return [float(v) for v in center], [float(v) for v in scale]
 

@@ -19,9 +19,11 @@ def duplicate_report_parts(
     parts: Iterable[dict[str, tuple[np.ndarray, np.ndarray]]],
     row_numbers: Callable[[dict[str, np.ndarray]], dict],
 ) -> dict[str, Any]:
-    """`duplicate_report` over hashes cut into parts such that equal hashes share a part (e.g.
-    by their top bits, spilled to disk): each part holds, per split, (hashes, their positions
-    in the split). Memory is one part's, and the result is the same as over the whole."""
+    """Rows whose feature hash (target left out) also occurs in another split: how many in all,
+    and per pair of splits the rows of the later one, with a few row numbers (`row_numbers`
+    maps {split: positions in it} to their row numbers). The hashes come cut into parts such
+    that equal hashes share a part (by their top bits, spilled to disk): each part holds, per
+    split, (hashes, their positions in the split). Memory is one part's."""
     pairs: dict[str, int] = {}
     firsts: dict[str, tuple[str, np.ndarray]] = {}
     total = 0

@@ -48,13 +48,17 @@ class Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
+# Bumped when what a checkpoint holds means something else: 2 = train_loss is the loss of the
+# ensemble's prediction (a state of format 1 would resume into a history that mixes the two).
+CHECKPOINT_FORMAT = 2
+
+
 def fingerprint(params: Params, paths: list[Any]) -> str:
     """What a checkpoint must match to be resumed: the params that shape training, the data."""
     digest = hashlib.sha256()
     shaping = params.train.model_dump(exclude={"resume", "progress"})
-    digest.update(
-        json.dumps([params.seed, params.model.model_dump(), shaping], sort_keys=True).encode()
-    )
+    state = [CHECKPOINT_FORMAT, params.seed, params.model.model_dump(), shaping]
+    digest.update(json.dumps(state, sort_keys=True).encode())
     for path in paths:
         digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import yaml
 from torch import nn
 
+from pipeline.core.config import dump_yaml
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import Params
 
@@ -190,7 +190,7 @@ def launch(params: Params) -> None:
     remove_stale_launch_dirs()
     with tempfile.TemporaryDirectory(prefix=f"{LAUNCH_DIR_PREFIX}{os.getpid()}-") as tmp:
         params_file = Path(tmp) / "params.yaml"  # exactly the validated params, whatever file
-        params_file.write_text(yaml.safe_dump(params.model_dump(mode="json", by_alias=True)))
+        params_file.write_text(dump_yaml(params.model_dump(mode="json", by_alias=True)))
         config = LaunchConfig(
             min_nodes=1,
             max_nodes=1,
@@ -202,7 +202,7 @@ def launch(params: Params) -> None:
             monitor_interval=0.1,
             logs_specs=DefaultLogsSpecs(log_dir=str(Path(tmp) / "logs")),
         )
-        package_root = str(Path(__file__).resolve().parents[1])  # workers import this code
+        package_root = str(Path(__file__).resolve().parents[2])  # workers import this code
         os.environ[LAUNCHER_ENV] = str(os.getpid())
         os.environ["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, os.environ.get("PYTHONPATH")) if p

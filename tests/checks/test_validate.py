@@ -405,6 +405,22 @@ def test_schema_infer_drafts_a_file_that_the_same_table_passes(tmp_path, monkeyp
     assert main(["schema"]) == 0 and "is valid" in capsys.readouterr().out
 
 
+def test_a_drafted_schema_keeps_category_text_that_looks_like_a_number(tmp_path, monkeypatch):
+    """Category codes such as '1e5' are written quoted, so the one YAML loader (numbers as YAML
+    1.2 reads them) gives back the text the table holds, and validate passes the same table."""
+    (tmp_path / "data/raw").mkdir(parents=True)
+    codes = ["1e5", "A", "1.5e3", "B"] * 15
+    table = pd.DataFrame({"code": codes, "x": np.arange(60.0), "y": ["a", "b", "c"] * 20})
+    table.to_csv(tmp_path / "data/raw/t.csv", index=False)
+    (tmp_path / "params.yaml").write_text("data: {path: data/raw/t.csv, target: y}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["schema", "--infer"]) == 0
+    schema, _ = load_schema("data/raw/t.csv")
+    assert sorted(schema.columns["code"].allowed) == ["1.5e3", "1e5", "A", "B"]
+    validate.run(parse_params({"data": {"path": "data/raw/t.csv", "target": "y"}}))
+    assert io.read_json(io.VALIDATION_REPORT)["passed"]
+
+
 def test_class_floor_and_training_rows_follow_a_scheme_with_its_own_shares():
     """A config whose split has shares() (val carved from train, or k folds) is sized by them."""
     kfold = SimpleNamespace(

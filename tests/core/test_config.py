@@ -1,8 +1,10 @@
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.__main__ import main
-from pipeline.core.config import load_params, parse_params
+from pipeline.core.config import dump_yaml, load_params, load_yaml, parse_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import Params
 
@@ -130,3 +132,15 @@ def test_no_yaml_is_read_past_the_one_loader():
         if "yaml.safe_load(" in path.read_text() or "yaml.load(" in path.read_text()
     ]
     assert hits == [], "read YAML with pipeline.core.config.load_yaml"
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_what_we_write_as_yaml_reads_back_as_written(value):
+    """dump_yaml quotes text the loader would take for a number ('1e5'), in any structure."""
+    assert load_yaml(dump_yaml(value)) == value
