@@ -73,7 +73,9 @@ def test_a_param_reruns_the_stages_that_read_it(built, key, value, changed):
     ("module", "changed"),
     [
         # the TabM layers: once in no stage's deps, so an edit never retrained
-        ("pipeline/model/ensemble.py", ["validate", "train", "evaluate", "cv"]),
+        ("pipeline/model/ensemble.py", ["train", "evaluate", "cv"]),
+        ("pipeline/model/sizing.py", ["validate", "train", "evaluate", "cv"]),
+        ("pipeline/training/loop.py", ["train", "cv"]),
         ("pipeline/stages/encode.py", ["encode"]),
         ("pipeline/splitting/drift.py", ["split", "cv"]),
         ("pipeline/core/tables.py", ALL_STAGES),
