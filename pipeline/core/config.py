@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ValidationError,
-)
+from pydantic import BaseModel, ValidationError
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import Params

@@ -41,9 +41,15 @@ def features(table: pd.DataFrame) -> np.ndarray:
 
 def predict(model: MLP, table: pd.DataFrame, card: dict[str, Any]) -> np.ndarray:
     """Class probabilities (n, k) or values (n,) in the target's units, for an encoded table."""
-    with torch.no_grad():
-        predictions = outputs_to_predictions(model(torch.tensor(features(table))), card["task"])
+    predictions = forward(model, features(table), card["task"])
     return predictions if card["classes"] else decode_values(predictions, card)
+
+
+def forward(model: MLP, x: np.ndarray, task: str) -> np.ndarray:
+    """The ensemble's class probabilities or (scaled) values for float32 features `x`, as
+    float64 whatever the batch holds, so a value comes out the same in every batch."""
+    with torch.no_grad():
+        return outputs_to_predictions(model(torch.tensor(x)), task)
 
 
 def actual(table: pd.DataFrame, card: dict[str, Any]) -> np.ndarray:
@@ -73,10 +79,7 @@ def predictions_frame(
     model: MLP,
 ) -> pd.DataFrame:
     """One output row per input row, in input order."""
-    with torch.no_grad():
-        outputs = model(torch.tensor(features.to_numpy(dtype=np.float32)))
-    # float64 whatever the batch holds, so a value is written the same in every batch
-    predicted = outputs_to_predictions(outputs, card["task"]).astype(np.float64)
+    predicted = forward(model, features.to_numpy(dtype=np.float32), card["task"])
     out = pd.DataFrame(index=raw.index)
     out.insert(0, "row", raw.index)
     if id_column is not None:

@@ -55,8 +55,6 @@ class MLP(nn.Module):
         embeddings: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if ensemble > 1 and task is None:
-            raise ValueError("an ensemble (k > 1) needs the task to combine its members")
         self.spec = {
             "in_features": in_features,
             "hidden": list(hidden),
@@ -68,7 +66,7 @@ class MLP(nn.Module):
             "ensemble_kind": ensemble_kind,
             "task": task,
         }
-        self.k, self.task = ensemble, task
+        self.k = ensemble
         self.embed: FeatureEmbeddings | None = None
         width = in_features
         if embeddings:

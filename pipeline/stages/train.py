@@ -62,9 +62,8 @@ def train_stage(params: Params, world: World) -> None:
     from pipeline.training.epoch_log import EpochLogger, write_train_reports  # tensorboard, dvclive
 
     torch_setup.configure(params.train.threads, params.train.precision)
-    device = torch_setup.resolve_device(
-        params.train.device
-    )  # before any work: a clear message, not torch's
+    # before any work: a clear message, not torch's
+    device = torch_setup.resolve_device(params.train.device)
     distributed.check_device(world.size, device, params.train.device)
     device = distributed.worker_device(world, device)
     warnings = params.train.warnings()

@@ -250,13 +250,10 @@ def fit(
             if params.clip_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
             optimizer.step()
-            # train_loss is val_loss's quantity: the ensemble's prediction (one member's loss
-            # is already that); kept as tensors, no per-step sync
-            if members.shape[1] == 1:
-                losses.append(loss.detach())
-            else:
-                with torch.no_grad(), torch_setup.autocast(device, precision):
-                    losses.append(prediction_loss(loss_fn, members.detach(), y, task))
+            # train_loss is val_loss's quantity, the ensemble's prediction's; kept as tensors,
+            # no per-step sync
+            with torch.no_grad(), torch_setup.autocast(device, precision):
+                losses.append(prediction_loss(loss_fn, members.detach(), y, task))
             sizes.append(len(y))
         # epoch loss = mean over samples, not over batches
         weights = torch.tensor(sizes, dtype=torch.float32, device=device)
