@@ -50,9 +50,11 @@ def quantile_normal(x: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
 
 
 def clip_values(x: np.ndarray, clip: float, mode: str) -> np.ndarray:
-    """scale.clip: smooth x / sqrt(1 + (x / clip)²) (RealMLP), or hard clipping to ±clip."""
+    """scale.clip: smooth x / sqrt(1 + (x / clip)²) (RealMLP), or hard clipping to ±clip. The
+    root is np.hypot's, which does not overflow: a value 1e160 times the clip still maps to
+    about the clip (squaring it first gave inf, and the value 0)."""
     if mode == "smooth":
-        return x / np.sqrt(1.0 + (x / clip) ** 2)
+        return x / np.hypot(1.0, x / clip)
     return np.clip(x, -clip, clip)
 
 

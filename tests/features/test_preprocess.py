@@ -477,6 +477,13 @@ def test_clip_modes_bound_the_scaled_values():
     clip=None,
     clip_mode="smooth",
 )
+@example(  # a train spread of 2.5e-159 and a smooth clip: (x / clip)² overflowed to inf, x to 0
+    train=np.array([[5.09397397e-159, 0.0], [0.0, 0.0]]),
+    probe=np.ones(30),
+    method="standard",
+    clip=0.5,
+    clip_mode="smooth",
+)
 def test_transform_is_monotone_per_column(train, probe, method, clip, clip_mode):
     df = pd.DataFrame(train, columns=["a", "b"]).assign(y=0.0)
     pre = Preprocessor("y", "regression", scale=method, clip=clip, clip_mode=clip_mode)
