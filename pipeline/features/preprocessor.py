@@ -49,7 +49,9 @@ UNSEEN_CODE = -1.0  # ordinal code of a category not seen in train rows
 
 def _codes(values: pd.Series, known: list[str]) -> np.ndarray:
     """Position of each text value in `known`, -1 where absent (a hash lookup in Arrow)."""
-    found = pc.index_in(pa.array(values, type=pa.large_string()), value_set=pa.array(known))
+    found = pc.index_in(
+        pa.array(values, type=pa.large_string()), value_set=pa.array(known, type=pa.large_string())
+    )
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
