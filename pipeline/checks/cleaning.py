@@ -30,11 +30,14 @@ class Cleaner:
     """`clean(batch)` per batch, in file order; `summary()` is the report's `cleaning` section.
     `problems` lists rules broken by the schema's cleaning itself (a unit on a text column)."""
 
-    def __init__(self, schema: TableSchema, params: Params, prototype: pd.DataFrame) -> None:
-        """`prototype`: a typed batch (any rows), for the columns and their types."""
+    def __init__(
+        self, schema: TableSchema, params: Params, prototype: pd.DataFrame, missing: str
+    ) -> None:
+        """`prototype`: a typed batch (any rows), for the columns and their types; `missing`:
+        clean.missing resolved (drop or impute; see `pipeline.checks.missing_values`)."""
         self.schema = schema
         self.target = params.data.target
-        self.missing = params.clean.missing
+        self.missing = missing
         self.duplicates = params.clean.duplicates
         self.problems: list[dict[str, Any]] = []
         self._drop = [c for c in schema.drop if c in prototype]

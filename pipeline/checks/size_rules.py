@@ -3,9 +3,12 @@ balance; and the task (binary / multiclass / regression), decided here once for 
 
 They need only counts, added up batch by batch in `TableFacts`: rows, the target's values with
 their rows (a numeric target under `data.task: auto|regression` stops counting past
-TARGET_VALUES_KEPT distinct values: it is a regression target by then), and the categories of
-each one-hot feature (what `encode` will give it, one input each). The model's parameter count
-comes from `pipeline.model.sizing`, the split's shares from `SplitParams.shares`.
+TARGET_VALUES_KEPT distinct values: it is a regression target by then), the categories of each
+one-hot feature with their rows (what `encode` will give it: one input each, after the category
+cap of `pipeline.features.categories`, applied here to the rows expected in train), and the
+feature columns holding a null (under clean.missing: impute each adds an indicator input). The
+model's parameter count comes from `pipeline.model.sizing`, the split's shares from
+`SplitParams.shares`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pipeline.core.params import ModelParams, Params, SplitParams
 from pipeline.core.schema import TableSchema
 from pipeline.core.tables import is_numeric
 from pipeline.core.task import MAX_INTEGER_CLASSES, infer_classification, resolve_task
+from pipeline.features.categories import capped_width
 from pipeline.model.card import ensemble_text
 from pipeline.model.feature_layout import FeatureLayout, embedding_size, embedding_spec
 from pipeline.model.sizing import (
@@ -57,11 +61,14 @@ class TableFacts:
         rules = schema.encode
         default = params.encode.method
         group = params.split.group
-        self.one_hot: dict[str, set[str]] = {}
+        self._max_categories = params.encode.max_categories
+        self._min_frequency = params.encode.min_frequency
+        self._train_share = params.split.shares()["train"]
+        self.one_hot: dict[str, dict[str, int]] = {}  # category -> rows
         self.features: dict[str, None] = {}
         self.numeric: list[str] = []
         # categories of ordinal-coded columns, counted only for categorical embeddings
-        self.ordinal: dict[str, set[str]] = {}
+        self.ordinal: dict[str, dict[str, int]] = {}
         self._count_ordinal = params.model.categorical == "embedding"
         self._orders = {c: len(r.order) for c, r in rules.items() if r.order is not None}
         for column in prototype.columns:
@@ -73,10 +80,10 @@ class TableFacts:
                 self.numeric.append(column)
             elif method == "ordinal":
                 self.features[column] = None
-                self.ordinal[column] = set()
+                self.ordinal[column] = {}
             else:
-                self.one_hot[column] = set()
-        self._nulls = dict.fromkeys(self.one_hot, False)
+                self.one_hot[column] = {}
+        self.with_nulls: set[str] = set()  # feature columns holding a null
 
     def add(self, df: pd.DataFrame) -> None:
         self.rows += len(df)
@@ -87,15 +94,13 @@ class TableFacts:
                 self.capped = True
                 kept = list(self.target_counts)[: self._cap + 1]
                 self.target_counts = dict.fromkeys(kept, 0)
-        for column, seen in self.one_hot.items():
-            if len(seen) > CATEGORIES_COUNTED:
-                continue
-            text = df[column].astype(str)
-            self._nulls[column] = self._nulls[column] or bool(text.isna().any())
-            seen.update(pd.unique(text.dropna()).tolist())
-        for column, seen in self.ordinal.items() if self._count_ordinal else ():
+        features = [*self.features, *self.one_hot]
+        self.with_nulls.update(c for c, null in df[features].isna().any().items() if null)
+        counted = [*self.one_hot.items(), *(self.ordinal.items() if self._count_ordinal else ())]
+        for column, seen in counted:
             if len(seen) <= CATEGORIES_COUNTED:
-                seen.update(pd.unique(df[column].dropna().astype(str)).tolist())
+                for value, count in df[column].dropna().astype(str).value_counts().items():
+                    seen[value] = seen.get(value, 0) + int(count)
 
     @property
     def uncounted(self) -> list[str]:
@@ -112,18 +117,36 @@ class TableFacts:
         counts.index = pd.Series(list(self.target_counts), dtype=self._target_dtype).astype(str)
         return counts.groupby(level=0).sum().sort_index()
 
+    def codes(self, column: str, seen: dict[str, int]) -> int:
+        """Codes (one-hot inputs) the column will get: a declared order's, else the categories
+        kept by the cap on the rows expected in train, plus "other" when any is folded."""
+        if column in self._orders:
+            return self._orders[column]
+        if len(seen) > CATEGORIES_COUNTED:
+            return len(seen) if self._max_categories is None else self._max_categories + 1
+        expected = {value: count * self._train_share for value, count in seen.items()}
+        return capped_width(expected, self._max_categories, self._min_frequency)
+
+    def capped_columns(self) -> dict[str, list[int]]:
+        """Columns the category cap shrinks: [categories in the table, codes]."""
+        counted = {**self.one_hot, **(self.ordinal if self._count_ordinal else {})}
+        widths = {c: [len(seen), self.codes(c, seen)] for c, seen in counted.items()}
+        return {c: w for c, w in widths.items() if c not in self._orders and w[1] < w[0]}
+
     def encoded_width(self) -> int:
+        """Inputs `encode` gives the table: with clean.missing: impute (nulls left in the clean
+        table), one indicator per feature column holding a null."""
         categories = {**self.features}
         for column, seen in self.one_hot.items():
-            categories[column] = len(seen) + self._nulls[column]
-        return features_width(categories)
+            categories[column] = self.codes(column, seen)
+        return features_width(categories) + len(self.with_nulls)
 
     def layout(self) -> FeatureLayout:
         """What the model's embeddings would apply to: numeric features and ordinal codes with
-        their categories (a declared order, else those in the table). One-hot columns are left
-        out: their conflict with model.categorical: embedding is train's to reject."""
+        their categories (a declared order, else those in the table, capped). One-hot columns
+        are left out: their conflict with model.categorical: embedding is train's to reject."""
         n = len(self.numeric)
-        cards = [self._orders.get(c, len(seen)) for c, seen in self.ordinal.items()]
+        cards = [self.codes(c, seen) for c, seen in self.ordinal.items()]
         return FeatureLayout(list(range(n)), [(n + i, c) for i, c in enumerate(cards)], [])
 
 
@@ -252,6 +275,10 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
         "parameters": parameters,
         "training_rows": train_rows,
     }
+    if facts.capped_columns():
+        summary["model_size"]["capped"] = facts.capped_columns()
+    if facts.with_nulls:
+        summary["model_size"]["missing_indicators"] = sorted(facts.with_nulls)
     in_embeddings = embedding_size(width, embeddings)[1]
     if embeddings:
         summary["model_size"]["embedding_parameters"] = in_embeddings
@@ -273,13 +300,31 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
                 + (
                     f" (at least: {facts.uncounted} have more than {CATEGORIES_COUNTED} "
                     f"categories; drop identifiers in the schema file)"
-                    if facts.uncounted
+                    if facts.uncounted and params.encode.max_categories is None
                     else ""
                 ),
                 v.rows_per_parameter_severity,
             )
         )
     return rules, summary
+
+
+def size_notes(size: dict[str, Any]) -> list[str]:
+    """validation.md's sentences on the inputs the table's categories and nulls make."""
+    notes = []
+    if size.get("capped"):
+        shown = ", ".join(f"`{c}` {n} categories -> {k}" for c, (n, k) in size["capped"].items())
+        notes.append(
+            f"Categories capped (encode.max_categories, encode.min_frequency; as expected in "
+            f"the train rows, where fit_scaler fits the cap): {shown}; the rest share one "
+            f'"other" code.'
+        )
+    if size.get("missing_indicators"):
+        notes.append(
+            f"Missing-value inputs (clean.missing: impute): one 0/1 `<column>__missing` input "
+            f"each for {', '.join(f'`{c}`' for c in size['missing_indicators'])}."
+        )
+    return notes
 
 
 def _size_keys(m: ModelParams, embeddings: dict[str, Any] | None) -> list[str]:

@@ -1,7 +1,9 @@
 """validate's core: check and clean a table read batch by batch, into the report document.
 
 Two passes over the source, each one batch at a time, so memory is set by the batch: pass 1
-counts what each column holds to type it once for the whole table (`column_types`); pass 2
+counts what each column holds to type it once for the whole table (`column_types`), and under
+clean.missing: auto the rows holding a null, to choose drop or impute
+(`pipeline.checks.missing_values`); pass 2
 types, checks (Great Expectations, `pipeline.checks.table_checks`), cleans
 (`pipeline.checks.cleaning`) and counts (`pipeline.checks.size_rules`) each batch and hands the
 clean batch on; then the whole-table rules (rows, classes, rows per class and per model
@@ -23,6 +25,7 @@ from pipeline.checks.column_types import (
     decide_types,
     profile,
 )
+from pipeline.checks.missing_values import NullRows, big_drop_rule, choose_missing
 from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.checks.size_rules import TableFacts, size_rules
 from pipeline.checks.table_checks import TableChecks
@@ -53,12 +56,16 @@ def check_schema_against_target(schema: TableSchema, target: str) -> None:
 
 
 def column_types(
-    source: RawFile, schema: TableSchema, report: Report
+    source: RawFile, schema: TableSchema, report: Report, counted: NullRows | None = None
 ) -> dict[str, ColumnType] | None:
-    """Pass 1: the type of every column, or None when the file is not a table (reported)."""
+    """Pass 1: the type of every column, or None when the file is not a table (reported);
+    `counted` counts the rows holding a null on the way (reading every column)."""
     floats = source.float_columns()
     others = [c for c in source.columns if c not in floats]
-    profiles = profile(source.batches(others)) if others else {}
+    if counted is not None:
+        profiles = profile(counted.watch(source.batches(), others))
+    else:
+        profiles = profile(source.batches(others)) if others else {}
     profiles = {c: profiles.get(c, Profile("float")) for c in source.columns}
     if source.is_csv:
         repeated = source.repeated_names
@@ -92,10 +99,13 @@ def validate_batches(
     target = params.data.target
     check_schema_against_target(schema, target)
     summary: dict[str, Any] = {"rows_in": None, "target": target}
+    counted = NullRows(target, schema.drop) if params.clean.missing == "auto" else None
     try:
-        types = None if source is None else column_types(source, schema, report)
+        types = None if source is None else column_types(source, schema, report, counted)
         if types is None:
             return document(report, summary)
+        choice = choose_missing(params, counted)
+        summary["missing"] = choice.as_dict()
         text_cells = TextInNumbers(types)
         checks = cleaner = facts = None
         rows_in = 0
@@ -107,7 +117,7 @@ def validate_batches(
             if checks is None:
                 kept = [c for c in frame.columns if c not in schema.drop]
                 checks = TableChecks(frame, schema, target, kept)
-                cleaner = Cleaner(schema, params, frame)
+                cleaner = Cleaner(schema, params, frame, choice.chosen)
             checks.add(frame)
             clean = cleaner.clean(frame)
             if facts is None:
@@ -122,16 +132,20 @@ def validate_batches(
     report.rules += checks.rules()
     report.rules += cleaner.problems
     report.cleaning = cleaner.summary()
+    dropped = big_drop_rule(report.cleaning, choice, rows_in, facts.rows, params)
+    report.rules += [dropped] if dropped else []
     rules, facts_summary = size_rules(facts, params)
     report.rules += rules
     summary.update(rows_in=rows_in, rows_out=facts.rows, **facts_summary)
     return document(report, summary)
 
 
-def cleaning_rules(schema: TableSchema, params: Params) -> dict[str, Any]:
-    """What `predict` must apply to new rows the way it was applied here (saved as JSON)."""
+def cleaning_rules(schema: TableSchema, params: Params, missing: str) -> dict[str, Any]:
+    """What `predict` must apply to new rows the way it was applied here (saved as JSON);
+    `missing`: clean.missing as resolved for the table (drop or impute), which fit_scaler and
+    cv read here too."""
     return {
         "target": params.data.target,
-        "missing": params.clean.missing,
+        "missing": missing,
         "schema": schema.model_dump(mode="json"),
     }

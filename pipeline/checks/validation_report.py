@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 
 from pipeline.checks.expectations import EXAMPLES
+from pipeline.checks.missing_values import missing_line
+from pipeline.checks.size_rules import size_notes
 from pipeline.core import io
 
 
@@ -95,6 +97,8 @@ def validation_markdown(result: dict[str, Any]) -> str:
         f"{result.get('task', '?')} ({result.get('task_reason', 'not resolved')}). "
         f"{result['failed']} failed, {result['warnings']} warning(s).",
     ]
+    if result.get("missing"):
+        lines += ["", f"Missing values: {missing_line(result)}."]
     for title, severity in (("Fix these", "fail"), ("Warnings", "warn")):
         broken = [r for r in result["rules"] if not r["passed"] and r["severity"] == severity]
         if broken:
@@ -149,6 +153,7 @@ def validation_markdown(result: dict[str, Any]) -> str:
                 else ""
             )
             + f", for about {size['training_rows']} training rows.",
+            *size_notes(size),
         ]
     lines += [
         "",

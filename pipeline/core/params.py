@@ -54,7 +54,10 @@ Severity = Literal["fail", "warn"]
 
 
 class CleanParams(Section):
-    missing: Literal["drop", "impute"] = "drop"
+    # auto: drop the rows holding a null when they are at most max_drop_share of the rows with
+    # a target, else impute; validate resolves it (models/preprocess/cleaning.json)
+    missing: Literal["auto", "drop", "impute"] = "auto"
+    max_drop_share: Annotated[float, Field(ge=0, le=1)] = 0.05
     duplicates: Literal["keep", "drop"] = "keep"
 
 
@@ -143,6 +146,9 @@ class EncodeParams(Section):
     method: Literal["onehot", "ordinal"] = "onehot"
     unknown: Literal["ignore", "error"] = "ignore"
     scale_target: bool = True
+    # categories kept per column (the most frequent in train rows); the rest share one "other"
+    max_categories: Annotated[int, Field(ge=1)] | None = 100
+    min_frequency: Annotated[int, Field(ge=1)] = 5  # train rows a category needs to keep its own
 
 
 class ModelParams(Section):

@@ -48,16 +48,22 @@ def fold_table(parts: dict[str, pd.DataFrame], params: Params, task: str) -> pd.
 
 
 def fold_scores(
-    table: pd.DataFrame, fold: int, params: Params, task: str, rules: dict[str, Any]
+    table: pd.DataFrame,
+    fold: int,
+    params: Params,
+    task: str,
+    rules: dict[str, Any],
+    missing: str,
 ) -> dict[str, float | None]:
-    """Fit preprocessing and the model on every fold but `fold`; score `fold`'s rows."""
+    """Fit preprocessing and the model on every fold but `fold`; score `fold`'s rows
+    (`missing`: clean.missing as validate resolved it, drop or impute)."""
 
     target = params.data.target
     held = table[FOLD].to_numpy() == fold
     train, val = table[~held].drop(columns=[FOLD]), table[held].drop(columns=[FOLD])
     if params.split.oversample == "random":
         train = oversample(train, target, params.seed)
-    pre = Preprocessor.from_params(params, task, rules).fit_frame(train)
+    pre = Preprocessor.from_params(params, task, rules, missing).fit_frame(train)
     encoder = pre.to_json()
     tables = {
         name: pre.transform(part, f"{name} (cv fold {fold})").table
@@ -97,12 +103,12 @@ def aggregate(per_fold: list[dict[str, float | None]]) -> dict[str, dict[str, fl
 
 
 def cross_validate(
-    table: pd.DataFrame, params: Params, task: str, rules: dict[str, Any]
+    table: pd.DataFrame, params: Params, task: str, rules: dict[str, Any], missing: str
 ) -> dict[str, Any]:
     """Scores of every fold and their mean ± std, as written to reports/cv.json."""
 
     folds = sorted(int(f) for f in np.unique(table[FOLD]))
-    per_fold = [fold_scores(table, k, params, task, rules) for k in folds]
+    per_fold = [fold_scores(table, k, params, task, rules, missing) for k in folds]
     return {
         "enabled": True,
         "k": len(folds),

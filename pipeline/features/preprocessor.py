@@ -7,9 +7,16 @@ pickle). The fit_scaler stage fits it, encode, cv and predict apply it.
 
 Fitting reads the train rows in batches (`fit(batches)` takes a function `columns -> frames`):
 one pass gathers the statistics (`pipeline.features.statistics`), then the scaler's centers,
-scales or quantiles are fitted (`pipeline.features.scaling`), then the categories. Imputed
-values take part in the scaler's statistics, as in scikit-learn's
-Pipeline(SimpleImputer, scaler). Nothing fitted depends on the batch size.
+scales or quantiles are fitted (`pipeline.features.scaling`), then the categories, capped
+(`pipeline.features.categories`). Imputed values take part in the scaler's statistics, as in
+scikit-learn's Pipeline(SimpleImputer, scaler). Nothing fitted depends on the batch size.
+
+clean.missing: impute fills a null with the train rows' median (numbers) or most frequent value
+(categories) and, for each column with a null in train rows, adds a 0/1 input
+`<column>__missing` (1 where the value was null; a plain input, never embedded) after every
+other feature, so the model can tell a filled value from a real one (scikit-learn's
+SimpleImputer(add_indicator=True)). One rule for both kinds: a category column's null is not a
+level of its own, so an ordinal code or a declared order needs no code for it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import pyarrow.compute as pc
 from pipeline.core.errors import PipelineError
 from pipeline.core.schema import EncodeRule
 from pipeline.core.tables import LABEL, Batches, fixed_chunks, frame_batches
+from pipeline.features.categories import fit_cap, indicator_names, text_counts
 from pipeline.features.scaling import (
     FLOAT32_MAX,
     clip_values,
@@ -41,7 +49,9 @@ UNSEEN_CODE = -1.0  # ordinal code of a category not seen in train rows
 
 def _codes(values: pd.Series, known: list[str]) -> np.ndarray:
     """Position of each text value in `known`, -1 where absent (a hash lookup in Arrow)."""
-    found = pc.index_in(pa.array(values, type=pa.large_string()), value_set=pa.array(known))
+    found = pc.index_in(
+        pa.array(values, type=pa.large_string()), value_set=pa.array(known, type=pa.large_string())
+    )
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
@@ -61,8 +71,10 @@ def add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
 
 
 class Preprocessor:
-    """Impute (clean.missing), scale numeric columns (scale.method), encode categorical ones
-    (encode.method, per-column schema rules), encode the target; fitted on train rows only."""
+    """Impute (clean.missing as validate resolved it: drop or impute), scale numeric columns
+    (scale.method), encode categorical ones (encode.method, per-column schema rules, capped by
+    max_categories and min_frequency; None and 1: no cap), encode the target; fitted on train
+    rows only."""
 
     def __init__(
         self,
@@ -79,6 +91,8 @@ class Preprocessor:
         clip: float | None = None,
         clip_mode: str = "smooth",
         seed: int = 0,
+        max_categories: int | None = None,
+        min_frequency: int = 1,
     ) -> None:
         self.target = target
         self.task = task
@@ -93,15 +107,19 @@ class Preprocessor:
         self.clip = clip
         self.clip_mode = clip_mode
         self.seed = seed
+        self.max_categories = max_categories
+        self.min_frequency = min_frequency
 
     @classmethod
-    def from_params(cls, params: Any, task: str, rules: Mapping[str, EncodeRule]) -> Self:
-        """Settings from the pipeline's params (clean, scale, encode, seed) and the schema's
-        rules."""
+    def from_params(
+        cls, params: Any, task: str, rules: Mapping[str, EncodeRule], missing: str
+    ) -> Self:
+        """Settings from the pipeline's params (scale, encode, seed), the schema's rules and
+        clean.missing as validate resolved it (models/preprocess/cleaning.json)."""
         return cls(
             params.data.target,
             task,
-            missing=params.clean.missing,
+            missing=missing,
             scale=params.scale.method,
             encode=params.encode.method,
             unknown=params.encode.unknown,
@@ -112,12 +130,19 @@ class Preprocessor:
             clip=params.scale.clip,
             clip_mode=params.scale.clip_mode,
             seed=params.seed,
+            max_categories=params.encode.max_categories,
+            min_frequency=params.encode.min_frequency,
         )
 
     # ---- fit ---------------------------------------------------------------------------
 
     def fit(self, batches: Batches) -> Self:
         """Learn every statistic from the train rows that `batches` yields (see module doc)."""
+        if self.missing not in ("drop", "impute"):
+            raise PipelineError(
+                f"fit_scaler: clean.missing {self.missing!r} reached the preprocessing; validate "
+                f"resolves it to drop or impute (models/preprocess/cleaning.json): rerun validate"
+            )
         stats: TrainStats | None = None
         for chunk in fixed_chunks(batches(None), CHUNK_ROWS):
             if stats is None:
@@ -126,7 +151,9 @@ class Preprocessor:
             stats.update(chunk)
         if stats is None:
             raise PipelineError("fit_scaler: the train split has no rows")
-        fill = self._fit_fill(batches, stats) if self.missing == "impute" else {}
+        impute = self.missing == "impute"
+        nulls = stats.null_columns() if impute else []
+        fill = self._fit_fill(batches, stats) if impute else {}
         self.columns_ = stats.columns
         self.numeric_ = stats.numeric
         self.fill_ = fill
@@ -145,6 +172,8 @@ class Preprocessor:
             else None
         )
         self._fit_categories(stats.counts)
+        self.indicators_ = indicator_names(nulls, {*self.columns_, *self.features_, LABEL})
+        self.features_ += list(self.indicators_.values())
         self.classes_ = None if self.task == "regression" else sorted(map(str, stats.classes))
         self.target_scaling_ = None
         if self.task == "regression" and self.scale_target:
@@ -203,8 +232,10 @@ class Preprocessor:
     def _fit_categories(self, counts: dict[str, dict[Any, int]]) -> None:
         categories: dict[str, list[str]] = {}
         encoding: dict[str, str] = {}
+        other: dict[str, dict[str, Any]] = {}
         for column, seen_counts in counts.items():
-            seen = sorted({str(v) for v in seen_counts})
+            text = text_counts(seen_counts)
+            seen = sorted(text)
             rule = self.rules.get(column)
             encoding[column] = rule.method if rule else self.encode
             if rule is not None and rule.order is not None:
@@ -216,8 +247,10 @@ class Preprocessor:
                         f"declared order {order} lacks; add them to the order"
                     )
                 categories[column] = order
-            else:
-                categories[column] = seen
+                continue
+            categories[column], rare = fit_cap(text, self.max_categories, self.min_frequency)
+            if rare:
+                other[column] = rare
         features: list[str] = []
         for column in self.columns_:
             if column in self.numeric_ or encoding.get(column) == "ordinal":
@@ -225,6 +258,7 @@ class Preprocessor:
             elif column in categories:
                 features += [f"{column}={cat}" for cat in categories[column]]
         self.categories_ = categories
+        self.other_ = other
         self.encoding_ = encoding
         self.features_ = features
 
@@ -249,6 +283,8 @@ class Preprocessor:
     def transform(self, df: pd.DataFrame, split: str = "input", target: bool = True) -> Encoded:
         """Impute, check nulls, scale and encode one batch: float32 features in `features_`
         order, plus LABEL when `target` (the encoded target)."""
+        self._check_fitted()
+        was_null = {c: df[c].isna().to_numpy() for c in self.indicators_}
         df, imputed = self.impute(df)
         categorical = list(self.categories_)
         check_no_nulls(
@@ -265,7 +301,10 @@ class Preprocessor:
         for column in categorical:
             known = self.categories_[column]
             values = as_text(df[column])
-            codes = _codes(values, known)
+            other = self.other_.get(column)
+            codes = _codes(values, known[:-1] if other else known)
+            if other:  # categories rare in train rows take the last code
+                codes[(codes < 0) & (_codes(values, other["members"]) >= 0)] = len(known) - 1
             if (codes < 0).any():
                 unseen[column] = int((codes < 0).sum())
                 if self.unknown == "error":
@@ -281,6 +320,8 @@ class Preprocessor:
             elif known:
                 rows = np.flatnonzero(codes >= 0)
                 matrix[rows, slot[f"{column}={known[0]}"] + codes[rows]] = 1.0
+        for column, name in self.indicators_.items():
+            matrix[:, slot[name]] = was_null[column]
         table = pd.DataFrame(matrix, index=df.index, columns=self.features_, copy=False)
         if target:
             table[LABEL] = self.transform_target(df[self.target], split)
@@ -345,6 +386,9 @@ class Preprocessor:
             "features": self.features_,
             "classes": self.classes_,
             "target_scaling": self.target_scaling_,
+            # keys only when used: the JSON of a table without them is unchanged
+            **({"other": self.other_} if self.other_ else {}),
+            **({"indicators": self.indicators_} if self.indicators_ else {}),
         }
 
     @classmethod
@@ -370,6 +414,8 @@ class Preprocessor:
         quantiles = scaler.get("quantiles")
         pre.quantiles_ = None if quantiles is None else [list(q) for q in quantiles]
         pre.categories_ = {c: list(v) for c, v in saved["categorical"].items()}
+        pre.other_ = {c: dict(o) for c, o in saved.get("other", {}).items()}
+        pre.indicators_ = dict(saved.get("indicators", {}))
         pre.encoding_ = dict(saved["encoding"])
         pre.features_ = list(saved["features"])
         pre.classes_ = None if saved["classes"] is None else list(saved["classes"])

@@ -134,6 +134,12 @@ class TrainStats:
         else:
             _add_counts(self.classes, as_text(y.dropna()))
 
+    def null_columns(self) -> list[str]:
+        """Feature columns with a null in some train row, in column order (before filling)."""
+        nulls = {c: self.rows > n for c, n in zip(self.numeric, self.moments.n, strict=True)}
+        nulls |= {c: self.rows > sum(self.counts[c].values()) for c in self.categorical}
+        return [c for c in self.columns if nulls.get(c)]
+
 
 def as_text(values: pd.Series) -> pd.Series:
     """Category values as text (how categories are named and matched)."""

@@ -8,8 +8,11 @@ schema file overrides it per column and may fix the order of ordinal codes:
     encode:
       size: {method: ordinal, order: [small, medium, large]}
 
-A category unseen in train becomes an all-zero one-hot row or ordinal code -1 (counted per
-column and split in reports/encode.json), or stops the stage with `encode.unknown: error`.
+Categories rare in train rows share one "other" code (encode.max_categories,
+encode.min_frequency; `pipeline.features.categories`). A category unseen in train becomes an
+all-zero one-hot row or ordinal code -1 (counted per column and split in reports/encode.json),
+or stops the stage with `encode.unknown: error`. Under clean.missing: impute each column with
+nulls in train rows also gives a 0/1 `<column>__missing` input.
 Output tables hold float32 features plus the `_target` column: class index (classification) or
 the value (regression). reports/preview.md shows the first 25 train rows raw beside encoded.
 """

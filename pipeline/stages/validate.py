@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from pipeline.checks.missing_values import missing_line
 from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.checks.validation import cleaning_rules, validate_batches
 from pipeline.checks.validation_report import (
@@ -54,11 +55,13 @@ def run(params: Params) -> None:
         for stale in (io.VALIDATED, io.CLEANING, io.TASK):  # an earlier run's must not look valid
             stale.unlink(missing_ok=True)
         raise PipelineError(validation_failure(result))
-    io.write_json(cleaning_rules(schema, params), io.CLEANING)
+    io.write_json(cleaning_rules(schema, params, result["missing"]["chosen"]), io.CLEANING)
     io.write_json(
         {"target": params.data.target, "task": result["task"], "reason": result["task_reason"]},
         io.TASK,
     )
+    if result["missing"]["setting"] == "auto":  # a default, said on stderr
+        print(f"validate: {missing_line(result)}", file=sys.stderr)
     warned = [r for r in result["rules"] if not r["passed"]]
     for line in failure_lines(warned):
         print(f"validate: warning: {line}", file=sys.stderr)

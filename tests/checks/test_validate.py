@@ -152,12 +152,19 @@ def test_schema_rules_that_cannot_apply_are_clear_errors(schema, message):
 def test_table_that_cleaning_empties_fails_min_rows_in_the_report():
     raw = penguins()
     raw["sex"] = None
-    clean, result = validate_table(raw, TableSchema(), PARAMS)
+    params = parse_params({"clean": {"missing": "drop"}})
+    clean, result = validate_table(raw, TableSchema(), params)
     assert clean is None and result["rows_out"] == 0
     assert [(r["rule"], r["column"]) for r in result["rules"] if not r["passed"]] == [
         ("not entirely null", "sex"),
+        ("cleaning removes at most 20% of the rows", None),
         ("rows >= validate.min_rows (30)", None),
     ]
+    # auto keeps the rows, as every one holds a null: only the empty column is left to fix
+    clean, result = validate_table(raw, TableSchema(), PARAMS)
+    assert result["rows_out"] == len(raw) and result["missing"]["chosen"] == "impute"
+    failed = [r for r in result["rules"] if not r["passed"] and r["severity"] == "fail"]
+    assert [r["column"] for r in failed] == ["sex"]
 
 
 def test_task_that_does_not_fit_the_target_is_a_failed_rule():

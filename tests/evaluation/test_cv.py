@@ -85,11 +85,11 @@ def test_cross_validate_reports_mean_and_std_per_metric(scale):
         }
     )
     parts = _parts(params, binary_table())
-    report = cross_validate(fold_table(parts, params, "binary"), params, "binary", {})
+    report = cross_validate(fold_table(parts, params, "binary"), params, "binary", {}, "drop")
     assert report["k"] == 3 and len(report["per_fold"]) == 3
     assert sum(report["rows"]) == len(parts["train"]) + len(parts["val"])
     assert {"accuracy", "f1_macro", "log_loss", "roc_auc"} <= set(report["val"])
     for stats in report["val"].values():
         assert set(stats) == {"mean", "std"} and stats["std"] >= 0
-    again = cross_validate(fold_table(parts, params, "binary"), params, "binary", {})
+    again = cross_validate(fold_table(parts, params, "binary"), params, "binary", {}, "drop")
     assert again == report  # seeded: the same folds and scores
