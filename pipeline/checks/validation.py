@@ -1,8 +1,9 @@
 """validate's core: check and clean a table read batch by batch, into the report document.
 
 Two passes over the source, each one batch at a time, so memory is set by the batch: pass 1
-counts what each column holds to type it once for the whole table (`column_types`); pass 2
-types, checks (Great Expectations, `pipeline.checks.table_checks`), cleans
+counts what each column holds to type it once for the whole table (`column_types`) and to give
+it a role (`roles`: identifiers and constants dropped, dates as features); pass 2 types, applies
+the roles, checks (Great Expectations, `pipeline.checks.table_checks`), cleans
 (`pipeline.checks.cleaning`) and counts (`pipeline.checks.size_rules`) each batch and hands the
 clean batch on; then the whole-table rules (rows, classes, rows per class and per model
 parameter, the task). Checking goes on after a failure so the report lists every problem."""
@@ -24,6 +25,7 @@ from pipeline.checks.column_types import (
     profile,
 )
 from pipeline.checks.rawfile import RawFile, Unreadable
+from pipeline.checks.roles import RoleApplier, RoleEvidence, decide_roles
 from pipeline.checks.size_rules import TableFacts, size_rules
 from pipeline.checks.table_checks import TableChecks
 from pipeline.checks.validation_report import (
@@ -48,17 +50,21 @@ def check_schema_against_target(schema: TableSchema, target: str) -> None:
             f"convert it without renaming, or rename the column in the table itself"
         )
     for column, rule in schema.columns.items():
-        if (rule.min is not None or rule.max is not None) and rule.type == "categorical":
+        if (rule.min is not None or rule.max is not None) and rule.type not in (None, "numeric"):
             raise PipelineError(f"schema columns.{column}: min/max need type: numeric")
 
 
 def column_types(
-    source: RawFile, schema: TableSchema, report: Report
+    source: RawFile, schema: TableSchema, report: Report, evidence: RoleEvidence | None = None
 ) -> dict[str, ColumnType] | None:
-    """Pass 1: the type of every column, or None when the file is not a table (reported)."""
+    """Pass 1: the type of every column, or None when the file is not a table (reported);
+    `evidence` counts what the columns' roles are decided from as the batches go by."""
     floats = source.float_columns()
+    if floats and evidence is not None:  # a float column is read only if it may be constant
+        floats = [c for c in floats if c not in source.maybe_constant(floats)]
     others = [c for c in source.columns if c not in floats]
-    profiles = profile(source.batches(others)) if others else {}
+    batches = source.batches(others)
+    profiles = profile(batches if evidence is None else evidence.watch(batches)) if others else {}
     profiles = {c: profiles.get(c, Profile("float")) for c in source.columns}
     if source.is_csv:
         repeated = source.repeated_names
@@ -93,9 +99,14 @@ def validate_batches(
     check_schema_against_target(schema, target)
     summary: dict[str, Any] = {"rows_in": None, "target": target}
     try:
-        types = None if source is None else column_types(source, schema, report)
+        evidence = RoleEvidence()
+        types = None if source is None else column_types(source, schema, report, evidence)
         if types is None:
             return document(report, summary)
+        plan = decide_roles(evidence, types, schema, params)
+        summary["roles"] = plan.report()
+        report.rules += plan.warnings()
+        roles = RoleApplier(plan, params.clean.missing)
         text_cells = TextInNumbers(types)
         checks = cleaner = facts = None
         rows_in = 0
@@ -104,12 +115,13 @@ def validate_batches(
             typed = apply_types(batch, types)
             text_cells.add(typed.text_in_numbers)
             frame = typed.frame
+            featured = roles.apply(frame)  # identifiers, constants dropped; dates as features
             if checks is None:
-                kept = [c for c in frame.columns if c not in schema.drop]
+                kept = [c for c in frame.columns if c not in (*schema.drop, *plan.drop)]
                 checks = TableChecks(frame, schema, target, kept)
-                cleaner = Cleaner(schema, params, frame)
+                cleaner = Cleaner(schema, params, featured)
             checks.add(frame)
-            clean = cleaner.clean(frame)
+            clean = cleaner.clean(featured)
             if facts is None:
                 facts = TableFacts(params, schema, clean)
             facts.add(clean)
@@ -118,6 +130,7 @@ def validate_batches(
         report.rules = []
         report.add("readable", None, observed=f"{source.path}: {exc}", passed=False)
         return document(report, summary)
+    report.rules += roles.rules()
     report.rules += text_cells.rules()
     report.rules += checks.rules()
     report.rules += cleaner.problems
@@ -128,10 +141,12 @@ def validate_batches(
     return document(report, summary)
 
 
-def cleaning_rules(schema: TableSchema, params: Params) -> dict[str, Any]:
-    """What `predict` must apply to new rows the way it was applied here (saved as JSON)."""
+def cleaning_rules(schema: TableSchema, params: Params, roles: dict[str, Any]) -> dict[str, Any]:
+    """What `predict` must apply to new rows the way it was applied here (saved as JSON);
+    `roles`: the report's (`RolePlan.report`), of which predict needs the drops and dates."""
     return {
         "target": params.data.target,
         "missing": params.clean.missing,
         "schema": schema.model_dump(mode="json"),
+        "roles": {"drop": roles["drop"], "dates": roles["dates"]},
     }

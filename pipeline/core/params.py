@@ -56,6 +56,7 @@ Severity = Literal["fail", "warn"]
 class CleanParams(Section):
     missing: Literal["drop", "impute"] = "drop"
     duplicates: Literal["keep", "drop"] = "keep"
+    dates: Literal["features", "drop"] = "features"
 
 
 class ValidateParams(Section):

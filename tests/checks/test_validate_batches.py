@@ -20,7 +20,7 @@ from pipeline.__main__ import main
 from pipeline.core import io
 from pipeline.core.config import parse_params
 from pipeline.core.errors import PipelineError
-from pipeline.core.schema import load_schema
+from pipeline.core.schema import TableSchema, load_schema
 from pipeline.stages import validate
 
 from ..conftest import ROOT
@@ -240,7 +240,8 @@ def test_hash_index_finds_every_repeat_across_many_adds():
 
 def test_an_identifier_column_is_not_counted_past_a_bound(monkeypatch):
     """Categories of a one-hot feature are counted up to a bound (memory); past it the model
-    size is a lower bound and the report says which column to drop."""
+    size is a lower bound and the report says which column to drop. (`ref` is declared
+    categorical: inferred, it would be an identifier and dropped.)"""
     from pipeline.checks import size_rules
 
     monkeypatch.setattr(size_rules, "CATEGORIES_COUNTED", 10)
@@ -248,7 +249,7 @@ def test_an_identifier_column_is_not_counted_past_a_bound(monkeypatch):
     df["y"] = ["a", "b"] * 50
     _, result = validate_table(
         df,
-        load_schema(ROOT / "none.csv")[0],
+        TableSchema.model_validate({"columns": {"ref": {"type": "categorical"}}}),
         parse_params({"data": {"target": "y", "batch_rows": 16}}),
     )
     sizing = next(r for r in result["rules"] if "rows_per_parameter" in r["rule"])
