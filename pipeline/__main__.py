@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="check or draft the table's schema file")
     schema.add_argument("--infer", action="store_true", help="draft <stem>.schema.yaml")
     schema.add_argument("--force", action="store_true", help="with --infer: replace the file")
+    schema.add_argument("--input", help="the table (default: data.path)")
+    schema.add_argument("--output", help="with --infer: write here (default: beside the table)")
     predict = commands.add_parser("predict", help="predict new rows with the trained pipeline")
     predict.add_argument("--input", required=True, help="table to predict (.csv or .parquet)")
     predict.add_argument("--output", required=True, help="CSV to write, one row per input row")
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             from pipeline.stages.schema import schema_command
 
-            schema_command(params.data.path, args.infer, args.force, params.data.batch_rows)
+            schema_command(params, args.infer, args.force, args.input, args.output)
         elif args.command == "predict":
             from pipeline.stages.predict import run_predict
             from pipeline.training import torch_setup

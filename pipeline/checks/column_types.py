@@ -200,7 +200,7 @@ def decide_types(profiles: dict[str, Profile], schema: TableSchema) -> dict[str,
         as_read, kind = _as_read(p)
         if declared_type == "numeric" and as_read in ("text", "other"):
             kind = NUMBERS_WITH_TEXT if p.native == "text" else KEEP
-        elif declared_type == "categorical" and as_read in ("int", "float"):
+        elif declared_type in ("categorical", "boolean") and as_read in ("int", "float"):
             kind = TEXT_OF_NUMBERS
         elif (
             declared_type is None

@@ -1,6 +1,8 @@
 """New rows for `predict`, held to what the model was trained on: the columns it needs, typed for
 the whole file as validate types them, numbers that are finite, and the cleaning validate applied
-(unit conversions; rows with a null skipped under clean.missing: drop, with the reason).
+(date columns replaced by the same features, `pipeline.checks.dates`; columns dropped for their
+role are not needed; unit conversions; rows with a null skipped under clean.missing: drop, with
+the reason).
 
 The input is read twice in batches of `data.batch_rows` rows (`pipeline.checks.rawfile`): once
 to type each column for the whole file as `pandas.read_csv` would
@@ -18,6 +20,7 @@ from pandas.api import types as ptypes
 
 from pipeline.checks.cleaning import convert_units
 from pipeline.checks.column_types import apply_types, decide_types, profile
+from pipeline.checks.dates import date_features
 from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.core.errors import PipelineError
 from pipeline.core.schema import TableSchema
@@ -30,9 +33,18 @@ from pipeline.features.preprocessor import Preprocessor
 PREDICT_ROWS = 65_536
 
 
-def raw_names(pre: Preprocessor, schema: TableSchema) -> dict[str, str]:
-    """Column the model sees -> column of the raw table (undoing the schema's unit renames)."""
+def learned_dates(cleaning: dict[str, Any]) -> dict[str, list[str]]:
+    """Date column -> its features, as validate made them (none in a model trained before)."""
+    return cleaning.get("roles", {}).get("dates", {})
+
+
+def raw_names(
+    pre: Preprocessor, schema: TableSchema, dates: dict[str, list[str]] | None = None
+) -> dict[str, str]:
+    """Column the model sees -> column of the raw table (undoing the schema's unit renames;
+    a date feature comes from its date column)."""
     renamed = {u.rename: col for col, u in schema.units.items() if u.rename}
+    renamed |= {f"{col}_{part}": col for col, parts in (dates or {}).items() for part in parts}
     return {c: renamed.get(c, c) for c in [*pre.numeric_, *pre.categories_]}
 
 
@@ -82,16 +94,23 @@ def prepare(
     """(encoded features of the rows that can be predicted, {row: why not} for the others,
     {column: rows with a category unseen in training})."""
     schema = TableSchema.model_validate(cleaning["schema"])
-    names = raw_names(pre, schema)
+    dates = learned_dates(cleaning)
+    names = raw_names(pre, schema, dates)
     check_columns(raw, names)
-    df = convert_units(coerce(raw, pre, names), schema.units)
+    raw, not_dates = date_features(raw, {c: p for c, p in dates.items() if c in raw})
+    features = {c: c for c, raw_column in names.items() if raw_column in dates}
+    df = convert_units(coerce(raw, pre, names | features), schema.units)
 
     skipped: dict[int, str] = {}
     nulls = df.isna()
     if cleaning["missing"] == "drop":
         for row in df.index[nulls.any(axis=1)]:
-            columns = [names[c] for c in df.columns[nulls.loc[row].to_numpy()]]
-            skipped[int(row)] = f"null in {', '.join(columns)} (clean.missing: drop)"
+            columns = dict.fromkeys(names[c] for c in df.columns[nulls.loc[row].to_numpy()])
+            shown = [
+                f"{c} (not a date)" if c in not_dates and row in not_dates[c].index else c
+                for c in columns
+            ]
+            skipped[int(row)] = f"null in {', '.join(shown)} (clean.missing: drop)"
         df = df[~nulls.any(axis=1)]
     encoded = pre.transform(df, split="input", target=False)
     return encoded.table, skipped, encoded.unseen

@@ -88,6 +88,29 @@ class RawFile:
             return []
         return [c for c in self.columns if pa.types.is_floating(self._arrow_schema.field(c).type)]
 
+    def maybe_constant(self, columns: list[str]) -> list[str]:
+        """Of these Parquet columns, those whose row-group statistics do not rule out one value
+        and no null throughout (statistics absent, or min == max alike in every group)."""
+        meta = self._parquet.metadata
+        paths = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        found = []
+        for column in columns:
+            seen: set[object] = set()
+            for group in range(meta.num_row_groups):
+                stats = meta.row_group(group).column(paths.index(column)).statistics
+                if stats is not None and stats.has_null_count and stats.null_count:
+                    break
+                if stats is None or not stats.has_min_max:
+                    seen.add(None)
+                elif stats.min != stats.max:
+                    break
+                else:
+                    seen.add(stats.min)
+            else:
+                if len(seen - {None}) <= 1:
+                    found.append(column)
+        return found
+
     def batches(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """Frames of at most batch_rows rows (at least one, empty for a table without rows),
         index `_row`; CSV values are text (str dtype), Parquet values in the file's types.

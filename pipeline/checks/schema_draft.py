@@ -1,5 +1,6 @@
-"""`python -m pipeline schema --infer`: draft a table's schema file from its data (types, ranges,
-allowed values) for the user to edit."""
+"""`python -m pipeline schema --infer`: draft a table's schema file from its data (each column's
+role as validate infers it, `pipeline.checks.roles`, with a comment saying why; ranges, allowed
+values) for the user to edit."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.checks.column_types import apply_types, decide_types, profile
+from pipeline.checks.column_types import apply_types
 from pipeline.checks.rawfile import RawFile, Unreadable
+from pipeline.checks.roles import Decision, RoleEvidence, decide_roles
+from pipeline.checks.validation import column_types
+from pipeline.checks.validation_report import Report
 from pipeline.core import io
 from pipeline.core.config import dump_yaml
 from pipeline.core.errors import PipelineError
+from pipeline.core.params import Params
 from pipeline.core.schema import TableSchema, schema_path
 from pipeline.core.tables import is_numeric
 
@@ -69,8 +74,23 @@ def _number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def render_schema(draft: dict[str, Any], source: str) -> str:
-    """YAML for a draft schema, one line per column, with comments saying what to edit."""
+def with_roles(draft: dict[str, Any], decisions: dict[str, Decision]) -> dict[str, Any]:
+    """The draft's column rules with each column's role as `type` (identifiers, constants and
+    dates without ranges or allowed values: those are not checked on what is not a feature)."""
+    columns = {}
+    for column, rule in draft["columns"].items():
+        role = decisions[column].role
+        keep = {k: v for k, v in rule.items() if k != "type"}
+        columns[column] = {"type": role, **(keep if role not in ROLE_ONLY else {})}
+    return {**draft, "columns": columns}
+
+
+ROLE_ONLY = ("identifier", "constant", "date")
+
+
+def render_schema(draft: dict[str, Any], source: str, why: dict[str, str] | None = None) -> str:
+    """YAML for a draft schema, one line per column (with `why[column]` as its comment), with
+    comments saying what to edit."""
 
     def flow(value: Any) -> str:
         text = dump_yaml(value, default_flow_style=True, sort_keys=False, width=10**6)
@@ -79,10 +99,19 @@ def render_schema(draft: dict[str, Any], source: str) -> str:
     lines = [
         f"# Drafted by `python -m pipeline schema --infer` from {source}. Edit it before relying",
         "# on it: ranges and allowed sets are what this table holds today, not what is valid.",
-        "columns:                      # type: numeric | categorical; min/max; allowed: [...];",
-        "                              # nullable: false; unique: true (checked on raw values)",
+        "columns:                      # type: numeric | categorical | boolean | date (features,",
+        "                              # clean.dates) | identifier | constant (both dropped);",
+        "                              # min/max; allowed: [...]; nullable: false; unique: true",
     ]
-    lines += [f"  {flow(name)}: {flow(rule)}" for name, rule in draft["columns"].items()]
+    for name, rule in draft["columns"].items():
+        line = f"  {flow(name)}: {flow(rule)}"
+        reason = (why or {}).get(name)
+        if reason:
+            comment = " ".join(f"{rule.get('type')}: {reason}".split())  # one line
+            line = f"{line.ljust(40)}  # {comment}"
+        if name == "":  # the checks cannot name it: left to inference, which decides the same
+            line = f"  # {line.strip()} (a column without a name; validate infers it)"
+        lines.append(line)
     lines += [
         "units: {}                     # column: {scale: 0.001, rename: new_name} (e.g. g -> kg)",
         "drop: []                      # columns to remove: identifiers, known leaks",
@@ -91,17 +120,29 @@ def render_schema(draft: dict[str, Any], source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def draft_schema(data_path: str | Path, force: bool = False, batch_rows: int = 262_144) -> Path:
-    """Write a draft `<stem>.schema.yaml` beside the table; never overwrite one unless `force`."""
-
-    path = schema_path(data_path)
+def draft_schema(
+    data_path: str | Path, params: Params, force: bool = False, output: str | Path | None = None
+) -> Path:
+    """Write a draft schema for the table at `data_path` to `output` (default: the
+    `<stem>.schema.yaml` beside the table, which validate reads); never overwrite one unless
+    `force`. Roles are inferred as validate infers them (params: data.target, split.group and
+    clean.dates are taken into account)."""
+    path = Path(output) if output is not None else schema_path(data_path)
     if path.exists() and not force:
         raise PipelineError(f"{path} exists; edit it, or pass --force to replace it with a draft")
     try:
-        raw = RawFile(Path(data_path), batch_rows)
-        types = decide_types(profile(raw.batches()), TableSchema())
+        raw = RawFile(Path(data_path), params.data.batch_rows)
+        evidence = RoleEvidence()
+        types = column_types(raw, TableSchema(), Report(), evidence)
+        if types is None:
+            raise PipelineError(
+                f"{data_path}: some rows have another number of fields than the header; "
+                f"`python -m pipeline validate` names them"
+            )
+        plan = decide_roles(evidence, types, TableSchema(), params)
         draft = infer_schema(apply_types(batch, types).frame for batch in raw.batches())
     except Unreadable as exc:
-        raise PipelineError(f"data.path: {data_path}: {exc}") from None
-    io.write_text(render_schema(draft, str(data_path)), path)
+        raise PipelineError(f"{data_path}: {exc}") from None
+    why = {c: d.why for c, d in plan.decisions.items()}
+    io.write_text(render_schema(with_roles(draft, plan.decisions), str(data_path), why), path)
     return path

@@ -1,10 +1,11 @@
 """validate's core: check and clean a table read batch by batch, into the report document.
 
 Two passes over the source, each one batch at a time, so memory is set by the batch: pass 1
-counts what each column holds to type it once for the whole table (`column_types`), and under
-clean.missing: auto the rows holding a null, to choose drop or impute
-(`pipeline.checks.missing_values`); pass 2
-types, checks (Great Expectations, `pipeline.checks.table_checks`), cleans
+counts what each column holds to type it once for the whole table (`column_types`), to give
+it a role (`roles`: identifiers and constants dropped, dates as features) and, under
+clean.missing: auto, the rows holding a null, to choose drop or impute
+(`pipeline.checks.missing_values`); pass 2 types, applies the roles, checks (Great
+Expectations, `pipeline.checks.table_checks`), cleans
 (`pipeline.checks.cleaning`) and counts (`pipeline.checks.size_rules`) each batch and hands the
 clean batch on; then the whole-table rules (rows, classes, rows per class and per model
 parameter, the task). Checking goes on after a failure so the report lists every problem."""
@@ -27,6 +28,7 @@ from pipeline.checks.column_types import (
 )
 from pipeline.checks.missing_values import NullRows, big_drop_rule, choose_missing
 from pipeline.checks.rawfile import RawFile, Unreadable
+from pipeline.checks.roles import RoleApplier, RoleEvidence, decide_roles
 from pipeline.checks.size_rules import TableFacts, size_rules
 from pipeline.checks.table_checks import TableChecks
 from pipeline.checks.validation_report import (
@@ -51,21 +53,29 @@ def check_schema_against_target(schema: TableSchema, target: str) -> None:
             f"convert it without renaming, or rename the column in the table itself"
         )
     for column, rule in schema.columns.items():
-        if (rule.min is not None or rule.max is not None) and rule.type == "categorical":
+        if (rule.min is not None or rule.max is not None) and rule.type not in (None, "numeric"):
             raise PipelineError(f"schema columns.{column}: min/max need type: numeric")
 
 
 def column_types(
-    source: RawFile, schema: TableSchema, report: Report, counted: NullRows | None = None
+    source: RawFile,
+    schema: TableSchema,
+    report: Report,
+    evidence: RoleEvidence | None = None,
+    counted: NullRows | None = None,
 ) -> dict[str, ColumnType] | None:
     """Pass 1: the type of every column, or None when the file is not a table (reported);
-    `counted` counts the rows holding a null on the way (reading every column)."""
+    `evidence` counts what the columns' roles are decided from as the batches go by; `counted`
+    counts the rows holding a null on the way (reading every column)."""
     floats = source.float_columns()
+    if floats and evidence is not None:  # a float column is read only if it may be constant
+        floats = [c for c in floats if c not in source.maybe_constant(floats)]
     others = [c for c in source.columns if c not in floats]
     if counted is not None:
-        profiles = profile(counted.watch(source.batches(), others))
+        batches = counted.watch(source.batches(), others)
     else:
-        profiles = profile(source.batches(others)) if others else {}
+        batches = source.batches(others) if others else iter(())
+    profiles = profile(batches if evidence is None else evidence.watch(batches))
     profiles = {c: profiles.get(c, Profile("float")) for c in source.columns}
     if source.is_csv:
         repeated = source.repeated_names
@@ -101,11 +111,16 @@ def validate_batches(
     summary: dict[str, Any] = {"rows_in": None, "target": target}
     counted = NullRows(target, schema.drop) if params.clean.missing == "auto" else None
     try:
-        types = None if source is None else column_types(source, schema, report, counted)
+        evidence = RoleEvidence()
+        types = None if source is None else column_types(source, schema, report, evidence, counted)
         if types is None:
             return document(report, summary)
         choice = choose_missing(params, counted)
         summary["missing"] = choice.as_dict()
+        plan = decide_roles(evidence, types, schema, params)
+        summary["roles"] = plan.report()
+        report.rules += plan.warnings()
+        roles = RoleApplier(plan, choice.chosen)
         text_cells = TextInNumbers(types)
         checks = cleaner = facts = None
         rows_in = 0
@@ -114,12 +129,13 @@ def validate_batches(
             typed = apply_types(batch, types)
             text_cells.add(typed.text_in_numbers)
             frame = typed.frame
+            featured = roles.apply(frame)  # identifiers, constants dropped; dates as features
             if checks is None:
-                kept = [c for c in frame.columns if c not in schema.drop]
+                kept = [c for c in frame.columns if c not in (*schema.drop, *plan.drop)]
                 checks = TableChecks(frame, schema, target, kept)
-                cleaner = Cleaner(schema, params, frame, choice.chosen)
+                cleaner = Cleaner(schema, params, featured, choice.chosen)
             checks.add(frame)
-            clean = cleaner.clean(frame)
+            clean = cleaner.clean(featured)
             if facts is None:
                 facts = TableFacts(params, schema, clean)
             facts.add(clean)
@@ -128,6 +144,7 @@ def validate_batches(
         report.rules = []
         report.add("readable", None, observed=f"{source.path}: {exc}", passed=False)
         return document(report, summary)
+    report.rules += roles.rules()
     report.rules += text_cells.rules()
     report.rules += checks.rules()
     report.rules += cleaner.problems
@@ -140,12 +157,16 @@ def validate_batches(
     return document(report, summary)
 
 
-def cleaning_rules(schema: TableSchema, params: Params, missing: str) -> dict[str, Any]:
+def cleaning_rules(
+    schema: TableSchema, params: Params, missing: str, roles: dict[str, Any]
+) -> dict[str, Any]:
     """What `predict` must apply to new rows the way it was applied here (saved as JSON);
     `missing`: clean.missing as resolved for the table (drop or impute), which fit_scaler and
-    cv read here too."""
+    cv read here too; `roles`: the report's (`RolePlan.report`), of which predict needs the
+    drops and dates."""
     return {
         "target": params.data.target,
         "missing": missing,
         "schema": schema.model_dump(mode="json"),
+        "roles": {"drop": roles["drop"], "dates": roles["dates"]},
     }

@@ -99,6 +99,12 @@ def validation_markdown(result: dict[str, Any]) -> str:
     ]
     if result.get("missing"):
         lines += ["", f"Missing values: {missing_line(result)}."]
+    if result.get("roles"):
+        lines += ["", "## Column roles", "", "| column | role | why | done |", "|---|---|---|---|"]
+        lines += [
+            f"| {_cell(r['column'])} | {r['role']} | {_cell(r['why'])} | {_cell(r['action'])} |"
+            for r in result["roles"]["columns"]
+        ]
     for title, severity in (("Fix these", "fail"), ("Warnings", "warn")):
         broken = [r for r in result["rules"] if not r["passed"] and r["severity"] == severity]
         if broken:
@@ -115,6 +121,8 @@ def validation_markdown(result: dict[str, Any]) -> str:
         ]
         if cleaning.get("columns_dropped"):
             lines.append(f"| drop columns | schema file | 0 | {cleaning['columns_dropped']} |")
+        if result.get("roles", {}).get("drop"):
+            lines.append(f"| drop columns | column roles | 0 | {result['roles']['drop']} |")
         if "target_missing" in cleaning:
             t = cleaning["target_missing"]
             lines.append(
@@ -175,7 +183,7 @@ def validation_markdown(result: dict[str, Any]) -> str:
 def failure_lines(rules: list[dict[str, Any]]) -> list[str]:
     lines = []
     for r in rules:
-        where = f"column {r['column']!r}: " if r["column"] else ""
+        where = f"column {r['column']!r}: " if r["column"] is not None else ""
         if r["unexpected_count"]:
             rows = ", ".join(f"row {e['row']} = {e['value']!r}" for e in r["examples"])
             broken = f"broken by {r['unexpected_count']} value(s)" + (f" ({rows})" if rows else "")

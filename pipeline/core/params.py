@@ -59,6 +59,7 @@ class CleanParams(Section):
     missing: Literal["auto", "drop", "impute"] = "auto"
     max_drop_share: Annotated[float, Field(ge=0, le=1)] = 0.05
     duplicates: Literal["keep", "drop"] = "keep"
+    dates: Literal["features", "drop"] = "features"
 
 
 class ValidateParams(Section):

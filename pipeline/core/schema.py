@@ -21,10 +21,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ColumnRule(_Strict):
-    """What a column must hold; checked on the raw values, before unit conversion."""
+# A column's role (pipeline.checks.roles): identifier and constant columns are dropped, dates
+# become numeric features (clean.dates), booleans are encoded as categories.
+Role = Literal["numeric", "categorical", "boolean", "date", "identifier", "constant"]
 
-    type: Literal["numeric", "categorical"] | None = None
+
+class ColumnRule(_Strict):
+    """What a column must hold; checked on the raw values, before unit conversion. `type`
+    declares the column's role, overriding the one inferred."""
+
+    type: Role | None = None
     min: float | None = None
     max: float | None = None
     allowed: list[str | int | float | bool] | None = None

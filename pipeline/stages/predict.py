@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pipeline.checks.new_rows import open_input, prepare, raw_names, typed_batches
+from pipeline.checks.new_rows import learned_dates, open_input, prepare, raw_names, typed_batches
 from pipeline.core import io
 from pipeline.core.errors import PipelineError
 from pipeline.core.schema import TableSchema
@@ -41,7 +41,7 @@ def run_predict(
     cleaning = io.read_json(io.CLEANING)
     pre = Preprocessor.from_json(io.read_json(io.PREPROCESSOR))
     schema = TableSchema.model_validate(cleaning["schema"])
-    names = list(dict.fromkeys(raw_names(pre, schema).values()))
+    names = list(dict.fromkeys(raw_names(pre, schema, learned_dates(cleaning)).values()))
     raw = open_input(input_path, batch_rows, names)
     if id_column is not None and id_column not in raw.columns:
         raise PipelineError(f"predict: --id-column {id_column!r} is not a column of the input")

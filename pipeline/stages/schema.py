@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from pipeline.checks.schema_draft import draft_schema
+from pipeline.core.params import Params
 from pipeline.core.schema import load_schema, schema_path
 
 
-def schema_command(data_path: str, infer: bool, force: bool, batch_rows: int) -> None:
-    """`schema --infer` drafts the table's schema file; plain `schema` checks the one there."""
+def schema_command(
+    params: Params,
+    infer: bool,
+    force: bool,
+    input_path: str | None = None,
+    output: str | None = None,
+) -> None:
+    """`schema --infer` drafts the schema file of the table (`input_path`, default data.path)
+    beside it or to `output`; plain `schema` checks the one beside the table."""
+    data_path = input_path or params.data.path
     if infer:
-        drafted = draft_schema(data_path, force, batch_rows)
+        drafted = draft_schema(data_path, params, force, output)
         print(f"schema: drafted {drafted} from {data_path}; edit it")
+        if drafted.resolve() != schema_path(data_path).resolve():
+            print(f"schema: validate reads {schema_path(data_path)} for {data_path}")
         return
     schema, path = load_schema(data_path)
     if path is None:

@@ -55,7 +55,9 @@ def run(params: Params) -> None:
         for stale in (io.VALIDATED, io.CLEANING, io.TASK):  # an earlier run's must not look valid
             stale.unlink(missing_ok=True)
         raise PipelineError(validation_failure(result))
-    io.write_json(cleaning_rules(schema, params, result["missing"]["chosen"]), io.CLEANING)
+    io.write_json(
+        cleaning_rules(schema, params, result["missing"]["chosen"], result["roles"]), io.CLEANING
+    )
     io.write_json(
         {"target": params.data.target, "task": result["task"], "reason": result["task_reason"]},
         io.TASK,
@@ -65,6 +67,13 @@ def run(params: Params) -> None:
     warned = [r for r in result["rules"] if not r["passed"]]
     for line in failure_lines(warned):
         print(f"validate: warning: {line}", file=sys.stderr)
+    for r in result["roles"]["columns"]:
+        if r["role"] == "date" and not r["declared"]:
+            print(
+                f"validate: column {r['column']!r} is a date ({r['why']}): {r['action']} "
+                f"(clean.dates: {params.clean.dates})",
+                file=sys.stderr,
+            )
     print(
         f"validate: {result['rows_in']} rows in, {result['rows_out']} out; task {result['task']} "
         f"({result['task_reason']}); {len(warned)} warning(s), see "

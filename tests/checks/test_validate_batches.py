@@ -20,7 +20,7 @@ from pipeline.__main__ import main
 from pipeline.core import io
 from pipeline.core.config import parse_params
 from pipeline.core.errors import PipelineError
-from pipeline.core.schema import load_schema
+from pipeline.core.schema import TableSchema, load_schema
 from pipeline.stages import validate
 
 from ..conftest import ROOT
@@ -241,23 +241,25 @@ def test_hash_index_finds_every_repeat_across_many_adds():
 def test_an_identifier_column_is_not_counted_past_a_bound(monkeypatch):
     """Categories of a one-hot feature are counted up to a bound (memory); past it the model
     size is a lower bound and the report says which column to drop (without a category cap;
-    with one, the cap bounds the column's inputs)."""
+    with one, the cap bounds the column's inputs). (`ref` is declared categorical: inferred, it
+    would be an identifier and dropped.)"""
     from pipeline.checks import size_rules
 
     monkeypatch.setattr(size_rules, "CATEGORIES_COUNTED", 10)
     df = pd.DataFrame({"x": np.arange(100.0), "ref": [f"r{i}" for i in range(100)]})
     df["y"] = ["a", "b"] * 50
     data = {"target": "y", "batch_rows": 16}
+    schema = TableSchema.model_validate({"columns": {"ref": {"type": "categorical"}}})
     _, result = validate_table(
         df,
-        load_schema(ROOT / "none.csv")[0],
+        schema,
         parse_params({"data": data, "encode": {"max_categories": None}}),
     )
     sizing = next(r for r in result["rules"] if "rows_per_parameter" in r["rule"])
     assert "at least: ['ref'] have more than 10 categories" in sizing["observed"]
     assert result["model_size"]["encoded_features"] <= 1 + 11 + 16
     capped = parse_params({"data": data, "encode": {"max_categories": 20}})
-    _, result = validate_table(df, load_schema(ROOT / "none.csv")[0], capped)
+    _, result = validate_table(df, schema, capped)
     sizing = next(r for r in result["rules"] if "rows_per_parameter" in r["rule"])
     assert "at least" not in sizing["observed"]
     assert result["model_size"]["encoded_features"] == 1 + 20 + 1

@@ -61,6 +61,8 @@ def test_repro_builds_penguins_and_a_second_repro_runs_nothing(built, first_run)
         ("scale.method", "minmax", ["fit_scaler", "evaluate", "cv"]),
         # with k folds every class needs at least k rows: validate checks the split params
         ("split.scheme", "kfold", ["validate", "split", "evaluate", "cv"]),
+        # column roles are validate's (evaluate lists every param in its report)
+        ("clean.dates", "drop", ["validate", "evaluate"]),
     ],
 )
 def test_a_param_reruns_the_stages_that_read_it(built, key, value, changed):

@@ -1,0 +1,395 @@
+"""Column roles: what each column of the user's table is to the model, decided once in validate's
+pass 1 (the same function drafts the schema file) and applied alike to every batch, and by
+`predict` to new rows.
+
+Roles: `numeric` (scaled), `categorical` (encoded), `boolean` (True/False: encoded as a
+category), `date` (replaced by numeric features, `pipeline.checks.dates`, or dropped:
+clean.dates), `identifier` and `constant` (dropped, with a warning naming them). The schema
+file's `type:` declares any role and wins; a column it names anywhere (columns:, units:,
+encode:, drop:), data.target and split.group are never given an inferred identifier, constant
+or date role.
+
+Inferred, in this order:
+- constant: one value in every row, and no null (a column with nulls and one value says which
+  rows are missing: kept);
+- date: a Parquet timestamp or date column; a text column whose non-null values are
+  ISO-like dates for at least DATE_SHARE of them;
+- identifier: a text column whose non-null values are distinct for at least ID_SHARE of them;
+  an integer column only when it looks like a key: a row number (0 or 1, then each row one
+  more, as R's or pandas' exported row names) or a key's name (id, ID, *_id, *Id, index,
+  'Unnamed: 0', '') with every value distinct. Never a float column. At least ID_MIN_VALUES
+  values are needed (a handful of distinct values says nothing).
+
+What is counted where, so that memory stays flat and no `data.batch_rows` changes a decision:
+one value throughout and the row-number sequence are followed over every row; distinct values,
+date-like values and times of day over the first ROLE_ROWS rows of the file (a distinct count
+stops once its repeats rule out an identifier; date parsing once its misses rule out a date).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api import types as ptypes
+
+from pipeline.checks.column_types import NUMBERS_WITH_TEXT, TEXT, TEXT_OF_NUMBERS, ColumnType
+from pipeline.checks.dates import date_features, date_parts, has_time, is_timestamp, parse_dates
+from pipeline.checks.expectations import EXAMPLES
+from pipeline.checks.validation_report import Report
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import Params
+from pipeline.core.schema import TableSchema
+
+ROLE_ROWS = 100_000  # distinct values, dates and times of day are looked for in these first rows
+ID_SHARE = 0.9  # distinct share of a text column's non-null values that makes it an identifier
+ID_MIN_VALUES = 20  # fewest non-null values for any identifier rule
+DATE_SHARE = 0.95  # share of a text column's non-null values that must be ISO-like dates
+DROPPED = ("identifier", "constant")
+_KEY_NAME = re.compile(
+    r"(?i:id|idx|index|key|uuid|guid|row|rowid|row_?id|row_?number|rownames|unnamed: ?\d+)?"
+    r"|.*[_ .-](?i:id)|.*[a-z]I[dD]"
+)
+
+
+@dataclass
+class Evidence:
+    """What pass 1 saw of one column (see the module docstring for which rows)."""
+
+    kind: str  # as the file holds it: "text", "int", "float", "bool", "timestamp", "other"
+    rows: int = 0
+    single: bool = True  # one value and no null so far
+    value: Any = None  # that value
+    sequence: bool = True  # integers 0 or 1, then one more each row, so far
+    first: int | None = None
+    last: int | None = None
+    sampled: int = 0  # non-null values in the first ROLE_ROWS rows
+    distinct: pa.Array | None = None  # their distinct values
+    counting: bool = True  # False once repeats rule out an identifier
+    dates: int = 0  # of them, ISO-like dates
+    not_dates: int = 0
+    example: str | None = None  # the first date
+    timed: bool = False  # some date has a time that is not midnight (UTC)
+
+    def add(self, values: pd.Series, sampled: int, key_name: bool) -> None:
+        self.rows += len(values)
+        if self.kind == "other":  # e.g. lists: not compared (validate refuses what it cannot use)
+            self.single = self.sequence = False
+            return
+        if not len(values):
+            return
+        if self.single:
+            self._track_single(values)
+        if self.sequence and self.kind in ("int", "text"):
+            self._track_sequence(values)
+        sample = values.iloc[:sampled].dropna()
+        if not len(sample):
+            return
+        self.sampled += len(sample)
+        if self.kind == "text" or (self.kind == "int" and key_name):
+            self._track_distinct(sample)
+        if self.kind == "timestamp":
+            self.timed = self.timed or has_time(parse_dates(sample)[0])
+        elif self.kind == "text" and self.not_dates <= (1 - DATE_SHARE) * ROLE_ROWS:
+            times, ok = parse_dates(sample)
+            self.dates += int(ok.sum())
+            self.not_dates += int((~ok).sum())
+            self.timed = self.timed or has_time(times)
+            if self.example is None and ok.any():
+                self.example = str(sample.iloc[int(np.argmax(ok))]).strip()
+
+    def _track_single(self, values: pd.Series) -> None:
+        if values.isna().any():
+            self.single = False
+            return
+        if self.value is None:
+            first = values.iloc[0]
+            self.value = first.item() if hasattr(first, "item") else first
+        self.single = not bool((values != self.value).any())
+
+    def _track_sequence(self, values: pd.Series) -> None:
+        ints = _integers(values)
+        if ints is None:
+            self.sequence = False
+            return
+        start = ints[0] if self.last is None else self.last + 1
+        self.sequence = (
+            (self.last is not None or start in (0, 1))
+            and ints[0] == start
+            and bool((np.diff(ints) == 1).all())
+        )
+        self.first = int(ints[0]) if self.first is None else self.first
+        self.last = int(ints[-1])
+
+    def _track_distinct(self, sample: pd.Series) -> None:
+        if not self.counting:
+            return
+        values = sample.to_numpy(dtype=np.int64) if self.kind == "int" else sample.astype("str")
+        seen = pa.array(values, type=pa.int64() if self.kind == "int" else pa.string())
+        if self.distinct is not None:
+            seen = pa.concat_arrays([self.distinct, seen])
+        self.distinct = pc.unique(seen)
+        repeats = self.sampled - len(self.distinct)
+        if repeats > (1 - ID_SHARE) * ROLE_ROWS or (self.kind == "int" and repeats):
+            self.counting, self.distinct = False, None  # can no longer be an identifier
+
+
+def _integers(values: pd.Series) -> np.ndarray | None:
+    """The values as int64 when every one is a whole number (text too), else None."""
+    if values.isna().any() or ptypes.is_bool_dtype(values):
+        return None
+    if ptypes.is_integer_dtype(values):
+        return values.to_numpy(dtype=np.int64)
+    text = pc.utf8_trim_whitespace(pa.array(values.astype("str"), type=pa.string()))
+    try:
+        pc.cast(text.slice(0, 64), pa.int64())  # a failed cast of a long batch costs far more
+        return pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
+
+
+def _kind(values: pd.Series) -> str:
+    if is_timestamp(values):
+        return "timestamp"
+    if ptypes.is_bool_dtype(values):
+        return "bool"
+    if ptypes.is_integer_dtype(values):
+        return "int"
+    if ptypes.is_float_dtype(values):
+        return "float"
+    if ptypes.is_string_dtype(values) or ptypes.is_object_dtype(values):
+        first = values.first_valid_index()
+        nested = first is not None and isinstance(values[first], list | tuple | dict | np.ndarray)
+        return "other" if nested else "text"
+    return "other"
+
+
+class RoleEvidence:
+    """Pass 1's counts for the roles: `watch(batches)` counts each batch as it goes by."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, Evidence] = {}
+        self.rows = 0
+
+    def watch(self, batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in batches:
+            sampled = max(0, ROLE_ROWS - self.rows)
+            for column in frame.columns:
+                values = frame[column]
+                evidence = self.columns.setdefault(column, Evidence(_kind(values)))
+                evidence.add(values, sampled, bool(_KEY_NAME.fullmatch(str(column))))
+            self.rows += len(frame)
+            yield frame
+
+
+@dataclass(frozen=True)
+class Decision:
+    role: str
+    why: str
+    action: str
+    declared: bool = False  # by the schema file
+
+
+@dataclass
+class RolePlan:
+    """Each column's decision, the columns dropped for their role and the date columns with
+    their features (empty for a date column dropped)."""
+
+    decisions: dict[str, Decision]
+    drop: list[str]
+    dates: dict[str, list[str]]
+
+    def report(self) -> dict[str, Any]:
+        """validation.json's `roles`: each column's decision in table order, then what
+        `predict` applies to new rows (`drop`, `dates`: date column -> its features)."""
+        columns = [{"column": c, **vars(d)} for c, d in self.decisions.items()]
+        return {"columns": columns, "drop": self.drop, "dates": self.dates}
+
+    def warnings(self) -> list[dict[str, Any]]:
+        """A warning per column dropped for an inferred role (the report's and stderr's)."""
+        report = Report()
+        for column, d in self.decisions.items():
+            if d.role in DROPPED and not d.declared:
+                report.add(
+                    "not an identifier" if d.role == "identifier" else "not constant",
+                    column,
+                    f"{d.role}: {d.why}; dropped (declare its type in the schema file to keep it)",
+                    passed=False,
+                    severity="warn",
+                )
+        return report.rules
+
+
+def decide_roles(
+    evidence: RoleEvidence, types: dict[str, ColumnType], schema: TableSchema, params: Params
+) -> RolePlan:
+    """Each column's role (see the module docstring), from pass 1's evidence and types."""
+    target, group, dates_rule = params.data.target, params.split.group, params.clean.dates
+    named = {*schema.columns, *schema.units, *schema.encode, *schema.drop, target, group}
+    decisions: dict[str, Decision] = {}
+    drop: list[str] = []
+    dates: dict[str, list[str]] = {}
+    for column, t in types.items():
+        e = evidence.columns.get(column) or Evidence("float")
+        role, why = _natural(t, e)
+        rule = schema.columns.get(column)
+        declared = rule.type if rule is not None else None
+        if column in schema.drop:
+            decision = Decision(role, "listed in the schema file's drop:", "dropped", True)
+        elif declared is not None:
+            _check_declared(column, declared, t, e, target, group)
+            role = declared
+            decision = Decision(declared, "declared in the schema file", "", True)
+        elif column in named:
+            if role == "date" and column in (target, group):
+                role = "categorical"  # as read: never replaced
+            who = "data.target" if column == target else "split.group" if column == group else ""
+            decision = Decision(role, f"{why}; {who or 'named in the schema file'}", "")
+        else:
+            role, why = _inferred(column, t, e) or (role, why)
+            decision = Decision(role, why, "")
+        if role in DROPPED and column not in schema.drop:
+            drop.append(column)
+            decision = Decision(role, decision.why, "dropped", decision.declared)
+        elif role == "date" and column not in schema.drop:
+            parts = date_parts(e.timed) if dates_rule == "features" else []
+            dates[column] = parts
+            action = (
+                "replaced by " + ", ".join(f"{column}_{p}" for p in parts)
+                if parts
+                else "dropped (clean.dates: drop)"
+            )
+            decision = Decision(role, decision.why, action, decision.declared)
+        elif not decision.action:
+            decision = Decision(role, decision.why, _use(column, role, target, group))
+        decisions[column] = decision
+    _check_feature_names(dates, list(types))
+    return RolePlan(decisions, drop, dates)
+
+
+def _natural(t: ColumnType, e: Evidence) -> tuple[str, str]:
+    """(role, why) from the column's type alone."""
+    if e.kind == "timestamp":
+        return "date", "a timestamp column"
+    if t.numeric:
+        if t.kind == NUMBERS_WITH_TEXT:
+            return "numeric", f"{t.share:.0%} of values are numbers"
+        return "numeric", "whole numbers" if t.as_read == "int" else "numbers"
+    if t.as_read == "bool":
+        return "boolean", "True/False values"
+    if t.kind == TEXT_OF_NUMBERS:
+        return "categorical", "numbers declared categorical"
+    return "categorical", "text values" if t.as_read == "text" else f"{t.as_read} values"
+
+
+def _sample(e: Evidence) -> str:
+    return f" (in the first {ROLE_ROWS} rows)" if e.rows > ROLE_ROWS else ""
+
+
+def _inferred(column: str, t: ColumnType, e: Evidence) -> tuple[str, str] | None:
+    """An inferred role other than the type's, with why; None when there is none."""
+    if e.single and e.rows:
+        shown = repr(e.value) if len(repr(e.value)) <= 40 else f"{repr(e.value)[:37]}..."
+        return "constant", f"one value ({shown}) in all {e.rows} rows, no nulls"
+    if e.kind == "timestamp":
+        return "date", "a timestamp column"
+    text = t.as_read == "text" and t.kind == TEXT and e.kind == "text"
+    if text and e.sampled and e.dates >= DATE_SHARE * e.sampled:
+        return "date", (
+            f"{e.dates} of {e.sampled} values are ISO-like dates{_sample(e)}, e.g. {e.example!r}"
+        )
+    distinct = 0 if e.distinct is None else len(e.distinct)
+    if e.sampled < ID_MIN_VALUES:
+        return None
+    if text and distinct >= ID_SHARE * e.sampled:
+        return "identifier", f"{distinct} distinct of {e.sampled} values{_sample(e)}"
+    if t.as_read == "int" and e.sequence and e.last is not None:
+        return "identifier", f"a row number: {e.first}, {e.first + 1}, ... {e.last}"
+    if t.as_read == "int" and distinct == e.sampled and _KEY_NAME.fullmatch(column):
+        return "identifier", (
+            f"named like a key, {distinct} distinct of {e.sampled} values{_sample(e)}"
+        )
+    return None
+
+
+def _use(column: str, role: str, target: str, group: str | None) -> str:
+    if column == target:
+        return "the target"
+    if column == group:
+        return "kept to group rows in the split; not a feature"
+    return "scaled" if role == "numeric" else "encoded as categories"
+
+
+def _check_declared(
+    column: str, declared: str, t: ColumnType, e: Evidence, target: str, group: str | None
+) -> None:
+    """A declared role must fit the column and never remove the target or split.group."""
+    who = "data.target" if column == target else "split.group" if column == group else None
+    if who and declared in (*DROPPED, "date"):
+        raise PipelineError(
+            f"schema columns.{column}: type: {declared} would remove {who} {column!r}; "
+            f"declare numeric, categorical or boolean"
+        )
+    if declared == "date" and e.kind != "timestamp" and t.as_read != "text":
+        raise PipelineError(
+            f"schema columns.{column}: type: date needs ISO-like date text (2024-01-31, "
+            f"2024-01-31 12:00) or a timestamp column, but {column!r} holds {t.as_read} values"
+        )
+
+
+def _check_feature_names(dates: dict[str, list[str]], columns: list[str]) -> None:
+    taken = set(columns)
+    for column, parts in dates.items():
+        for name in (f"{column}_{p}" for p in parts):
+            if name in taken:
+                raise PipelineError(
+                    f"date column {column!r} would become {name!r}, which the table already "
+                    f"has; rename one of them, or set clean.dates: drop"
+                )
+            taken.add(name)
+
+
+class RoleApplier:
+    """Validate's pass 2: `apply(batch)` drops the columns dropped for their role and puts date
+    features in place of dates, counting the cells that were not dates; `rules()` reports them
+    (warnings: they are made null, then clean.missing handles them)."""
+
+    def __init__(self, plan: RolePlan, missing: str) -> None:
+        self.plan = plan
+        self.missing = missing
+        self._cells: dict[str, pd.Series] = {}
+        self._counts: dict[str, int] = dict.fromkeys(plan.dates, 0)
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        df = df.drop(columns=[c for c in self.plan.drop if c in df])
+        dropped = [c for c, parts in self.plan.dates.items() if not parts and c in df]
+        df, bad = date_features(df.drop(columns=dropped), self.plan.dates)
+        for column, cells in bad.items():
+            self._counts[column] += len(cells)
+            shown = self._cells.get(column)
+            if shown is None or len(shown) < EXAMPLES:
+                more = cells.head(EXAMPLES - (0 if shown is None else len(shown))).astype(object)
+                self._cells[column] = more if shown is None else pd.concat([shown, more])
+        return df
+
+    def rules(self) -> list[dict[str, Any]]:
+        report = Report()
+        for column, parts in self.plan.dates.items():
+            if parts:
+                count = self._counts[column]
+                report.add(
+                    "ISO-like date or null",
+                    column,
+                    f"{count} cell(s) not a date: their features made null (clean.missing: "
+                    f"{self.missing})",
+                    self._cells.get(column),
+                    severity="warn",
+                    count=count,
+                )
+        return report.rules
