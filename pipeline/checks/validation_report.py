@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.checks.expectations import EXAMPLES
 from pipeline.core import io
+from pipeline.core.markdown import cell as _cell
 
 
 @dataclass
@@ -80,10 +81,6 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, bool | int | float) else str(value)  # e.g. timestamps
 
 
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def validation_markdown(result: dict[str, Any]) -> str:
     status = "PASSED" if result["passed"] else "FAILED"
     lines = [
@@ -110,7 +107,9 @@ def validation_markdown(result: dict[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         if cleaning.get("columns_dropped"):
-            lines.append(f"| drop columns | schema file | 0 | {cleaning['columns_dropped']} |")
+            lines.append(
+                f"| drop columns | schema file | 0 | {_cell(cleaning['columns_dropped'])} |"
+            )
         if "target_missing" in cleaning:
             t = cleaning["target_missing"]
             lines.append(
@@ -124,8 +123,10 @@ def validation_markdown(result: dict[str, Any]) -> str:
                 f"{_cell(m['nulls_per_column'] or 'none')} |"
             )
         for column, unit in cleaning.get("units", {}).items():
-            renamed = f", renamed to `{unit['renamed_to']}`" if unit["renamed_to"] else ""
-            lines.append(f"| units | schema file | 0 | `{column}` x {unit['scale']:g}{renamed} |")
+            renamed = f", renamed to `{_cell(unit['renamed_to'])}`" if unit["renamed_to"] else ""
+            lines.append(
+                f"| units | schema file | 0 | `{_cell(column)}` x {unit['scale']:g}{renamed} |"
+            )
         if "duplicates" in cleaning:
             d = cleaning["duplicates"]
             lines.append(
