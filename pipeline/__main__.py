@@ -98,13 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             from pipeline.stages.schema import schema_command
 
-            schema_command(params.data.path, args.infer, args.force, params.data.batch_rows)
+            schema_command(
+                params.data.path, args.infer, args.force, params.data.batch_rows, params.data.csv
+            )
         elif args.command == "predict":
             from pipeline.stages.predict import run_predict
             from pipeline.training import torch_setup
 
             torch_setup.configure(params.train.threads)
-            run_predict(args.input, args.output, args.id_column, params.data.batch_rows)
+            run_predict(
+                args.input, args.output, args.id_column, params.data.batch_rows, params.data.csv
+            )
         else:
             importlib.import_module(STAGES[args.command]).run(params)
     except PipelineError as exc:

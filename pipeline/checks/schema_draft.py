@@ -15,6 +15,7 @@ from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.core import io
 from pipeline.core.config import dump_yaml
 from pipeline.core.errors import PipelineError
+from pipeline.core.params import CsvParams
 from pipeline.core.schema import TableSchema, schema_path
 from pipeline.core.tables import is_numeric
 
@@ -91,14 +92,20 @@ def render_schema(draft: dict[str, Any], source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def draft_schema(data_path: str | Path, force: bool = False, batch_rows: int = 262_144) -> Path:
-    """Write a draft `<stem>.schema.yaml` beside the table; never overwrite one unless `force`."""
+def draft_schema(
+    data_path: str | Path,
+    force: bool = False,
+    batch_rows: int = 262_144,
+    dialect: CsvParams | None = None,
+) -> Path:
+    """Write a draft `<stem>.schema.yaml` beside the table (a CSV split as `dialect`, data.csv,
+    says); never overwrite one unless `force`."""
 
     path = schema_path(data_path)
     if path.exists() and not force:
         raise PipelineError(f"{path} exists; edit it, or pass --force to replace it with a draft")
     try:
-        raw = RawFile(Path(data_path), batch_rows)
+        raw = RawFile(Path(data_path), batch_rows, dialect)
         types = decide_types(profile(raw.batches()), TableSchema())
         draft = infer_schema(apply_types(batch, types).frame for batch in raw.batches())
     except Unreadable as exc:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pipeline.checks.schema_draft import draft_schema
+from pipeline.core.params import CsvParams
 from pipeline.core.schema import load_schema, schema_path
 
 
-def schema_command(data_path: str, infer: bool, force: bool, batch_rows: int) -> None:
-    """`schema --infer` drafts the table's schema file; plain `schema` checks the one there."""
+def schema_command(
+    data_path: str, infer: bool, force: bool, batch_rows: int, dialect: CsvParams | None = None
+) -> None:
+    """`schema --infer` drafts the table's schema file (a CSV split as `dialect`, data.csv,
+    says); plain `schema` checks the one there."""
     if infer:
-        drafted = draft_schema(data_path, force, batch_rows)
+        drafted = draft_schema(data_path, force, batch_rows, dialect)
         print(f"schema: drafted {drafted} from {data_path}; edit it")
         return
     schema, path = load_schema(data_path)
