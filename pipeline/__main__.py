@@ -7,6 +7,8 @@ study of them), `best` ranks them on a validation metric, and
 Params are loaded and validated once here; a bad param or bad data ends the command with a
 one-line-per-problem message on stderr and exit status 1. No artifact is left half-written; a
 failing `validate` writes its report (so the user can read what broke) but not the table.
+Ctrl-C, SIGTERM, or the end of the `dvc` that runs a stage, stop it the same way, with one line
+and status 128 + the signal's number (`pipeline.core.stopping`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import importlib
 import sys
 
+from pipeline.core import stopping
 from pipeline.core.config import PARAMS_FILE, load_params
 from pipeline.core.errors import PipelineError
 
@@ -106,12 +109,18 @@ def main(argv: list[str] | None = None) -> int:
             from pipeline.training import torch_setup
 
             torch_setup.configure(params.train.threads)
-            run_predict(args.input, args.output, args.id_column, params.data.batch_rows)
+            run_predict(
+                args.input, args.output, args.id_column, params.data.batch_rows, params.data.csv
+            )
         else:
             importlib.import_module(STAGES[args.command]).run(params)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:
+        line, status = stopping.stopped(args.command, exc)
+        print(f"error: {line}", file=sys.stderr)
+        return status
     except FileNotFoundError as exc:
         print(
             f"error: {args.command}: missing input {exc.filename!r}; run `dvc repro` to "
@@ -123,4 +132,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    stopping.install()
     sys.exit(main())

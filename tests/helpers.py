@@ -5,6 +5,7 @@ frames), penguins run through the first stages, training data and runs, their ou
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from pipeline.checks.column_types import apply_types
 from pipeline.checks.rawfile import RawFile
 from pipeline.checks.validation import column_types, validate_batches
 from pipeline.checks.validation_report import Report
-from pipeline.core import io
+from pipeline.core import io, stopping
 from pipeline.core.config import parse_params
 from pipeline.core.params import EvaluateParams, Params, SplitParams, TrainParams
 from pipeline.core.schema import TableSchema
@@ -194,8 +195,10 @@ def outputs(root: Path) -> dict[str, bytes]:
 
 
 def kill_then_resume(params, monkeypatch, root: Path, restart: int, epoch: int) -> None:
-    """Train cleanly; train again but die after `epoch` of `restart` (the checkpoint is on
-    disk, no model yet); rerun: the outputs must equal the clean run's, byte for byte."""
+    """Train cleanly; train again but stop it by SIGTERM (as `kill <pid>` or a stopped dvc
+    does, handled as `python -m pipeline` handles it) after `epoch` of `restart` (the
+    checkpoint is on disk, no model yet, no temporary file); rerun: the outputs must equal the
+    clean run's, byte for byte."""
     train.run(params)
     clean = outputs(root)
     for path in (io.MODEL_WEIGHTS, io.MODEL_CARD):
@@ -205,12 +208,18 @@ def kill_then_resume(params, monkeypatch, root: Path, restart: int, epoch: int) 
     def killed(self, at_restart, row, seconds):
         original(self, at_restart, row, seconds)
         if at_restart == restart and row["epoch"] == epoch:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(train_log.EpochLogger, "log", killed)
-    with pytest.raises(KeyboardInterrupt):
-        train.run(params)
+    replaced = stopping.install()
+    try:
+        with pytest.raises(stopping.Stopped):
+            train.run(params)
+    finally:
+        for signum, handler in replaced.items():
+            signal.signal(signum, handler)
     assert io.TRAIN_CHECKPOINT.exists() and not io.MODEL_WEIGHTS.exists()
+    assert not list(root.rglob("*.tmp"))
 
     monkeypatch.setattr(train_log.EpochLogger, "log", original)
     torch.manual_seed(2024)  # the next process starts from unrelated RNG state

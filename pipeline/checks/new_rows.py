@@ -23,6 +23,7 @@ from pipeline.checks.column_types import apply_types, decide_types, profile
 from pipeline.checks.dates import date_features
 from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.core.errors import PipelineError
+from pipeline.core.params import CsvParams
 from pipeline.core.schema import TableSchema
 from pipeline.core.tables import fixed_chunks
 from pipeline.features.preprocessor import Preprocessor
@@ -116,12 +117,15 @@ def prepare(
     return encoded.table, skipped, encoded.unseen
 
 
-def open_input(input_path: str, batch_rows: int, names: list[str]) -> RawFile:
-    """The input file, its model columns checked; a file that is not a table is named."""
+def open_input(
+    input_path: str, batch_rows: int, names: list[str], dialect: CsvParams | None = None
+) -> RawFile:
+    """The input file (a CSV split as `dialect`, data.csv, says), its model columns checked; a
+    file that is not a table is named."""
     if not Path(input_path).exists():
         raise PipelineError(f"--input: {input_path!r} does not exist")
     try:
-        raw = RawFile(Path(input_path), batch_rows)
+        raw = RawFile(Path(input_path), batch_rows, dialect)
     except Unreadable as exc:
         raise PipelineError(f"--input: {input_path!r} {exc}") from None
     missing = [name for name in names if name not in raw.columns]
@@ -154,7 +158,7 @@ def _typed(
         if raw.ragged:
             raise PipelineError(
                 f"--input: {input_path!r} has {raw.ragged} row(s) whose field count differs "
-                f"from the header's"
+                f"from the header's{raw.dialect.hint if raw.dialect else ''}"
             )
         for frame in raw.batches():
             typed = apply_types(frame[columns], types)

@@ -2,7 +2,11 @@
 
 A CSV is read by pyarrow's streaming reader with every column as text (nulls: pandas' `read_csv`
 defaults), so one odd value can never make a later batch fail to parse; turning text into numbers is
-`pipeline.checks.column_types`' job. Before any row: is it there, is it text (no zip, gzip,
+`pipeline.checks.column_types`' job. Its delimiter and decimal mark are data.csv's, or detected
+(`pipeline.checks.dialect`); with a decimal comma, cells written as such numbers (`-1,5`) are
+given a point (`-1.5`), other text is left as it is. A row longer than the reader's block
+(CSV_BLOCK_BYTES) makes it read again with blocks twice as large, up to CSV_MAX_BLOCK_BYTES; a
+longer row stops the read, naming its line. Before any row: is it there, is it text (no zip, gzip,
 Parquet... bytes, no NUL), does it have a header, are the header's names unique. While reading:
 bytes that are not UTF-8 (named by line), and rows whose field count differs from the header's
 (named by data row, from a scan with Python's csv module once any is seen). A Parquet file is read
@@ -24,10 +28,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from pipeline.checks.dialect import Dialect, detect
 from pipeline.core import io
+from pipeline.core.params import CsvParams
 
 # Leading bytes of files that are not CSV text, and what they are.
 MAGIC = {
@@ -43,7 +50,10 @@ NULL_VALUES = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ]  # fmt: skip
-CSV_BLOCK_BYTES = 1 << 22  # text parsed per step of the CSV reader (4 MiB)
+CSV_BLOCK_BYTES = 1 << 22  # text parsed per step of the CSV reader at first (4 MiB)
+CSV_MAX_BLOCK_BYTES = 1 << 30  # ... doubled for a longer row up to this (1 GiB of memory)
+# A cell written as a number with a decimal comma (1,5  -2,5e3  ,5), as groups around the comma.
+DECIMAL_COMMA = r"^(\s*[+-]?\d*),(\d+(?:[eE][+-]?\d+)?\s*)$"
 SUFFIXES = (".csv", ".parquet", ".pq")
 
 
@@ -54,20 +64,29 @@ class Unreadable(Exception):
 class RawFile:
     """An opened table: `columns`, file-level findings, and `batches()` to read it (again)."""
 
-    def __init__(self, path: Path, batch_rows: int) -> None:
+    def __init__(self, path: Path, batch_rows: int, dialect: CsvParams | None = None) -> None:
+        """`dialect`: data.csv (a CSV's delimiter and decimal mark; default auto)."""
         self.path = Path(path)
         self.batch_rows = batch_rows
         self.columns: list[str] = []
         self.repeated_names: list[str] = []  # header names given to more than one column
         self.ragged = 0  # rows skipped by the last read for having another field count
         self.is_csv = self.path.suffix.lower() == ".csv"
+        self.dialect: Dialect | None = None  # a CSV's
+        self._block_bytes = CSV_BLOCK_BYTES  # grown for a long row, kept for the next read
         if not self.path.exists():
             raise Unreadable("does not exist (data.path)")
         suffix = self.path.suffix.lower()
         if suffix not in SUFFIXES:
             raise Unreadable(f"has suffix {suffix!r}; allowed: {', '.join(SUFFIXES)}")
         if self.is_csv:
-            self._header = _csv_header(self.path)
+            _check_text(self.path)
+            settings = dialect or CsvParams()
+            try:
+                self.dialect = detect(self.path, settings.delimiter, settings.decimal)
+            except ValueError as exc:
+                raise Unreadable(str(exc)) from None
+            self._header = _csv_header(self.path, self.dialect.delimiter)
             self.columns = _unique_names(self._header)
             self.repeated_names = sorted({n for n in self._header if self._header.count(n) > 1})
         else:
@@ -129,7 +148,9 @@ class RawFile:
 
     def ragged_rows(self) -> pd.Series:
         """Field count of each data row whose count differs from the header's (scanned)."""
-        return _scan_field_counts(self.path, len(self._header)) if self.is_csv else pd.Series()
+        if not self.is_csv:
+            return pd.Series()
+        return _scan_field_counts(self.path, len(self._header), self.dialect.delimiter)
 
     # --- internals -------------------------------------------------------------------------
 
@@ -164,24 +185,46 @@ class RawFile:
             )
             return
 
+        given = 0  # rows yielded; a read again with larger blocks skips them
+        while True:
+            self.ragged = 0  # counted again by each read
+            skip = given
+            try:
+                for batch in self._csv_reader():
+                    if skip >= batch.num_rows:
+                        skip -= batch.num_rows
+                        continue
+                    batch, skip = batch.slice(skip), 0
+                    given += batch.num_rows
+                    yield batch
+                return
+            except pa.ArrowInvalid as exc:
+                if "straddl" not in str(exc):
+                    raise
+                if self._block_bytes >= CSV_MAX_BLOCK_BYTES:
+                    raise Unreadable(_long_row(self.path, self.dialect.delimiter)) from None
+                self._block_bytes *= 2
+
+    def _csv_reader(self) -> pa_csv.CSVStreamingReader:
         def skip(row: pa_csv.InvalidRow) -> str:
             self.ragged += 1
             return "skip"
 
         names = [str(i) for i in range(len(self._header))]  # the header may repeat a name
-        reader = pa_csv.open_csv(
+        return pa_csv.open_csv(
             self.path,
             read_options=pa_csv.ReadOptions(
-                column_names=names, skip_rows_after_names=1, block_size=CSV_BLOCK_BYTES
+                column_names=names, skip_rows_after_names=1, block_size=self._block_bytes
             ),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=self.dialect.delimiter, newlines_in_values=True, invalid_row_handler=skip
+            ),
             convert_options=pa_csv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
                 null_values=NULL_VALUES,
                 strings_can_be_null=True,
             ),
         )
-        yield from reader
 
     def _frame(self, table: pa.Table) -> pd.DataFrame:
         names = table.column_names
@@ -191,6 +234,8 @@ class RawFile:
         for name, column in zip(names, table.columns, strict=True):
             if pa.types.is_dictionary(column.type):
                 column = column.cast(column.type.value_type)
+            if self.is_csv and self.dialect.decimal == ",":
+                column = pc.replace_substring_regex(column, DECIMAL_COMMA, r"\1.\2")
             columns[name] = column.to_pandas()
         return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
 
@@ -220,7 +265,8 @@ def _unique_names(header: list[str]) -> list[str]:
     return names
 
 
-def _csv_header(path: Path) -> list[str]:
+def _check_text(path: Path) -> None:
+    """The file starts as text: no compressed, Parquet or other binary bytes."""
     with path.open("rb") as f:
         head = f.read(4096)
     for magic, kind in MAGIC.items():
@@ -228,9 +274,12 @@ def _csv_header(path: Path) -> list[str]:
             raise Unreadable(f"holds {kind} bytes, not a CSV text table")
     if b"\x00" in head:
         raise Unreadable("holds NUL bytes: a binary file, not a CSV text table")
+
+
+def _csv_header(path: Path, delimiter: str) -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader(f), None)
+            header = next(csv.reader(f, delimiter=delimiter), None)
     except UnicodeDecodeError:
         raise Unreadable(_encoding_problem(path)) from None
     except csv.Error as exc:
@@ -240,13 +289,13 @@ def _csv_header(path: Path) -> list[str]:
     return header
 
 
-def _scan_field_counts(path: Path, width: int) -> pd.Series:
+def _scan_field_counts(path: Path, width: int, delimiter: str) -> pd.Series:
     """Data rows (blank lines skipped, as pandas does) whose field count is not `width`, with
     'N fields'; only these rows are kept, so memory is set by how many there are."""
     rows: list[int] = []
     counts: list[int] = []
     with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, delimiter=delimiter)
         next(reader, None)
         number = 0
         for record in reader:
@@ -257,6 +306,32 @@ def _scan_field_counts(path: Path, width: int) -> pd.Series:
                 counts.append(len(record))
             number += 1
     return pd.Series([f"{n} fields" for n in counts], index=np.asarray(rows, dtype=np.int64))
+
+
+def _long_row(path: Path, delimiter: str) -> str:
+    """Why the file cannot be read in blocks of CSV_MAX_BLOCK_BYTES: its longest row, by line
+    (a scan with the csv module; only on this rare path)."""
+    longest = (0, 0, 0)  # size in bytes, line, data row
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        next(reader, None)
+        number, line = 0, reader.line_num + 1
+        for record in reader:
+            if record:
+                size = sum(len(field.encode()) for field in record) + len(record)
+                longest = max(longest, (size, line, number))
+                number += 1
+            line = reader.line_num + 1
+    size, line, number = longest
+    return (
+        f"line {line} (data row {number}) holds a row of about {_size(size)}, longer than the CSV "
+        f"reader's largest block ({_size(CSV_MAX_BLOCK_BYTES)}) can take; shorten that value, "
+        f"or save the table as Parquet"
+    )
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size} bytes"
 
 
 def _encoding_problem(path: Path) -> str:

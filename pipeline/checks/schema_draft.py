@@ -125,13 +125,13 @@ def draft_schema(
 ) -> Path:
     """Write a draft schema for the table at `data_path` to `output` (default: the
     `<stem>.schema.yaml` beside the table, which validate reads); never overwrite one unless
-    `force`. Roles are inferred as validate infers them (params: data.target, split.group and
-    clean.dates are taken into account)."""
+    `force`. A CSV is split as data.csv says; roles are inferred as validate infers them
+    (data.target, split.group and clean.dates taken into account)."""
     path = Path(output) if output is not None else schema_path(data_path)
     if path.exists() and not force:
         raise PipelineError(f"{path} exists; edit it, or pass --force to replace it with a draft")
     try:
-        raw = RawFile(Path(data_path), params.data.batch_rows)
+        raw = RawFile(Path(data_path), params.data.batch_rows, params.data.csv)
         evidence = RoleEvidence()
         types = column_types(raw, TableSchema(), Report(), evidence)
         if types is None:

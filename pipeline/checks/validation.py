@@ -78,6 +78,7 @@ def column_types(
     profiles = profile(batches if evidence is None else evidence.watch(batches))
     profiles = {c: profiles.get(c, Profile("float")) for c in source.columns}
     if source.is_csv:
+        report.add("delimiter and decimal mark", None, observed=source.dialect.said, passed=True)
         repeated = source.repeated_names
         report.add(
             "unique column names",
@@ -89,7 +90,8 @@ def column_types(
         report.add(
             f"fields per row == {len(source.columns)} (the header's)",
             None,
-            observed=f"{len(ragged)} row(s) with another number of fields",
+            observed=f"{len(ragged)} row(s) with another number of fields"
+            + (source.dialect.hint if len(ragged) else ""),
             bad=ragged,
         )
         if len(ragged):

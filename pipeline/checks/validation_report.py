@@ -19,6 +19,7 @@ from pipeline.checks.expectations import EXAMPLES
 from pipeline.checks.missing_values import missing_line
 from pipeline.checks.size_rules import size_notes
 from pipeline.core import io
+from pipeline.core.markdown import cell as _cell
 
 
 @dataclass
@@ -82,10 +83,6 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, bool | int | float) else str(value)  # e.g. timestamps
 
 
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def validation_markdown(result: dict[str, Any]) -> str:
     status = "PASSED" if result["passed"] else "FAILED"
     lines = [
@@ -120,9 +117,11 @@ def validation_markdown(result: dict[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         if cleaning.get("columns_dropped"):
-            lines.append(f"| drop columns | schema file | 0 | {cleaning['columns_dropped']} |")
+            lines.append(
+                f"| drop columns | schema file | 0 | {_cell(cleaning['columns_dropped'])} |"
+            )
         if result.get("roles", {}).get("drop"):
-            lines.append(f"| drop columns | column roles | 0 | {result['roles']['drop']} |")
+            lines.append(f"| drop columns | column roles | 0 | {_cell(result['roles']['drop'])} |")
         if "target_missing" in cleaning:
             t = cleaning["target_missing"]
             lines.append(
@@ -136,8 +135,10 @@ def validation_markdown(result: dict[str, Any]) -> str:
                 f"{_cell(m['nulls_per_column'] or 'none')} |"
             )
         for column, unit in cleaning.get("units", {}).items():
-            renamed = f", renamed to `{unit['renamed_to']}`" if unit["renamed_to"] else ""
-            lines.append(f"| units | schema file | 0 | `{column}` x {unit['scale']:g}{renamed} |")
+            renamed = f", renamed to `{_cell(unit['renamed_to'])}`" if unit["renamed_to"] else ""
+            lines.append(
+                f"| units | schema file | 0 | `{_cell(column)}` x {unit['scale']:g}{renamed} |"
+            )
         if "duplicates" in cleaning:
             d = cleaning["duplicates"]
             lines.append(

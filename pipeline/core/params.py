@@ -42,12 +42,20 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+class CsvParams(Section):
+    """How a CSV is split into fields (`pipeline.checks.dialect`): auto detects from its head."""
+
+    delimiter: Literal["auto", ",", ";", "\t", "|"] = "auto"
+    decimal: Literal["auto", ".", ","] = "auto"
+
+
 class DataParams(Section):
     path: ProjectPath = "data/raw/penguins.csv"
     target: str = "species"
     task: Task = "auto"
     # Rows per batch when stages stream a table: memory is set by this, not by the table's size.
     batch_rows: Annotated[int, Field(ge=1)] = 262_144
+    csv: CsvParams = CsvParams()
 
 
 Severity = Literal["fail", "warn"]

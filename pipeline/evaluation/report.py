@@ -6,6 +6,7 @@ from typing import Any
 
 from pipeline.core import io
 from pipeline.core.config import flatten
+from pipeline.core.markdown import cell
 from pipeline.core.params import Params
 from pipeline.core.task import HEADLINE, lower_is_better
 from pipeline.model.card import ensemble_note
@@ -114,7 +115,7 @@ def report_markdown(
     warned = [r for r in validation.get("rules", []) if not r["passed"]]
     for rule in warned:
         column = f"`{rule['column']}` " if rule.get("column") else ""
-        lines.append(f"- warning: {column}{rule['rule']} (observed {rule['observed']})")
+        lines.append(f"- warning: {column}{cell(rule['rule'])} (observed {cell(rule['observed'])})")
     rows = split.get("rows", {})
     if rows:
         sizes = ", ".join(f"{name} {rows[name]}" for name in io.SPLITS if name in rows)
@@ -124,7 +125,7 @@ def report_markdown(
     lines += ["", "## Params that differ from the defaults", ""]
     if changed:
         lines += ["| key | default | this run |", "|---|---|---|"]
-        lines += [f"| `{k}` | {d} | {v} |" for k, (d, v) in sorted(changed.items())]
+        lines += [f"| `{k}` | {cell(d)} | {cell(v)} |" for k, (d, v) in sorted(changed.items())]
     else:
         lines.append("None: this run used the defaults.")
 

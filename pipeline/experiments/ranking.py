@@ -8,6 +8,7 @@ import json
 
 from pipeline.core import io
 from pipeline.core.errors import PipelineError
+from pipeline.core.markdown import cell
 from pipeline.core.task import lower_is_better
 from pipeline.experiments.noise import noise, verdict
 from pipeline.experiments.runs import (
@@ -55,7 +56,12 @@ def table(ranked: list[Experiment], metric: str) -> str:
     head = ["rank", "experiment", metric, *keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, e in enumerate(ranked, 1):
-        cells = [str(i), e.name, f"{e.metrics[metric]:.6g}", *(str(e.params.get(k)) for k in keys)]
+        cells = [
+            str(i),
+            cell(e.name),
+            f"{e.metrics[metric]:.6g}",
+            *(cell(e.params.get(k)) for k in keys),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

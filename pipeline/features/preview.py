@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.core.markdown import cell
 from pipeline.core.tables import LABEL
 
 ROWS = 25
@@ -21,7 +22,7 @@ def _cell(value: Any, digits: int) -> str:
         return "·"
     if isinstance(value, (float, np.floating)):
         return f"{value:.{digits}g}"
-    return str(value).replace("|", "\\|")
+    return cell(value)
 
 
 def preview_markdown(
@@ -45,7 +46,7 @@ def preview_markdown(
             else "(the target, standardized with train-row mean/std when encode.scale_target)."
         ),
         "",
-        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(cell(h) for h in header) + " |",
         "|" + "---|" * len(header),
     ]
     for i in range(n):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.core.markdown import cell
+
 
 def ensemble_text(k: int, kind: str) -> str:
     """' x k (TabM kind ensemble)' after the layer sizes of an ensemble of k, else ''."""
@@ -34,6 +36,6 @@ def card_markdown(card: dict[str, Any]) -> str:
     for r in card["restarts"]:
         lines.append(
             f"| {r['restart']} | {r['seed']} | {r['best_epoch']} | {r['epochs_run']} | "
-            f"{r[monitor]:.6g} | {r['stop_reason']} |"
+            f"{r[monitor]:.6g} | {cell(r['stop_reason'])} |"
         )
     return "\n".join(lines) + "\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.core.markdown import cell
+
 
 def split_markdown(report: dict[str, Any]) -> str:
     rows = report["rows"]
@@ -30,7 +32,9 @@ def split_markdown(report: dict[str, Any]) -> str:
         classes = sorted({c for split in counts.values() for c in split})
         lines += ["", "| class | " + " | ".join(counts) + " |", "|---" * (len(counts) + 1) + "|"]
         for c in classes:
-            lines.append(f"| {c} | " + " | ".join(str(counts[s].get(c, 0)) for s in counts) + " |")
+            lines.append(
+                f"| {cell(c)} | " + " | ".join(str(counts[s].get(c, 0)) for s in counts) + " |"
+            )
     if "oversampling" in report:
         o = report["oversampling"]
         lines += [
@@ -40,7 +44,7 @@ def split_markdown(report: dict[str, Any]) -> str:
             "| class | train rows before | after |",
             "|---|---|---|",
         ]
-        lines += [f"| {c} | {n} | {o['after'][c]} |" for c, n in o["before"].items()]
+        lines += [f"| {cell(c)} | {n} | {o['after'][c]} |" for c, n in o["before"].items()]
     dup = report["duplicates"]
     total = dup["rows"]
     lines += ["", f"## Identical feature rows across splits: {total}"]
@@ -65,7 +69,7 @@ def split_markdown(report: dict[str, Any]) -> str:
     ]
     for r in shift["columns"]:
         lines.append(
-            f"| {r['column']} | {r['test']} | {r['statistic']:.4g} | {r['p_value']:.4g} | "
+            f"| {cell(r['column'])} | {r['test']} | {r['statistic']:.4g} | {r['p_value']:.4g} | "
             f"{'**yes**' if r['shifted'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"

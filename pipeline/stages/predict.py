@@ -21,6 +21,7 @@ from pathlib import Path
 from pipeline.checks.new_rows import learned_dates, open_input, prepare, raw_names, typed_batches
 from pipeline.core import io
 from pipeline.core.errors import PipelineError
+from pipeline.core.params import CsvParams
 from pipeline.core.schema import TableSchema
 from pipeline.features.preprocessor import Preprocessor
 from pipeline.model.inference import load_model, predictions_frame
@@ -31,8 +32,10 @@ def run_predict(
     output_path: str,
     id_column: str | None = None,
     batch_rows: int = 262_144,
+    dialect: CsvParams | None = None,
 ) -> None:
-    """Read, check, prepare and predict `input_path` batch by batch; write the CSV atomically."""
+    """Read, check, prepare and predict `input_path` (a CSV split as `dialect`, data.csv, says)
+    batch by batch; write the CSV atomically."""
     needed = [io.CLEANING, io.PREPROCESSOR, io.MODEL_CARD, io.MODEL_WEIGHTS]
     absent = [str(p) for p in needed if not p.exists()]
     if absent:
@@ -42,7 +45,9 @@ def run_predict(
     pre = Preprocessor.from_json(io.read_json(io.PREPROCESSOR))
     schema = TableSchema.model_validate(cleaning["schema"])
     names = list(dict.fromkeys(raw_names(pre, schema, learned_dates(cleaning)).values()))
-    raw = open_input(input_path, batch_rows, names)
+    raw = open_input(input_path, batch_rows, names, dialect)
+    if raw.dialect and raw.dialect.detected:
+        print(f"predict: --input {input_path}: {raw.dialect.said}", file=sys.stderr)
     if id_column is not None and id_column not in raw.columns:
         raise PipelineError(f"predict: --id-column {id_column!r} is not a column of the input")
     columns = list(dict.fromkeys([*names, *([id_column] if id_column else [])]))

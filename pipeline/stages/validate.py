@@ -36,10 +36,12 @@ def run(params: Params) -> None:
     schema, schema_file = load_schema(path)
     report = Report()
     try:
-        source = RawFile(path, params.data.batch_rows)
+        source = RawFile(path, params.data.batch_rows, params.data.csv)
     except Unreadable as exc:
         report.add("readable", None, observed=f"{path}: {exc}", passed=False)
         source = None
+    if source is not None and source.dialect and source.dialect.detected:
+        print(f"validate: {path}: {source.dialect.said}", file=sys.stderr)
     try:
         with io.TableWriter(io.VALIDATED) as out:
             result = validate_batches(source, schema, params, report, out.write)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from pipeline.__main__ import main
+from pipeline.checks import rawfile
 from pipeline.core import io
 
 from ..conftest import binary_table
@@ -124,18 +125,31 @@ CASES: dict[str, tuple[Callable[[], str | bytes] | None, str, list[str]]] = {
         ["readable failed", "holds gzip bytes, not a CSV text table"],
     ),
     "a path that does not exist": (None, "label", ["readable failed", "does not exist"]),
+    "a file that could be ',' or '|'-separated": (
+        lambda: "".join(line.replace(",", "|", 1) for line in csv_text(good()).splitlines(True)),
+        "label",
+        ["readable failed", "could be ',' or '|'-separated", "set data.csv.delimiter"],
+    ),
+    "numbers written with either decimal mark": (
+        lambda: "x1;label\n" + "1,5;yes\n2.5;no\n" * 20,
+        "label",
+        ["readable failed", "writes numbers both as '1,5' and as '2.5'; set data.csv.decimal"],
+    ),
 }
 
 
-def run_validate(tmp_path: Path, content: str | bytes | None, target: str) -> int:
-    """Write the table and params.yaml into tmp_path (the cwd) and run the CLI's validate."""
+def run_validate(
+    tmp_path: Path, content: str | bytes | None, target: str, dialect: dict | None = None
+) -> int:
+    """Write the table and params.yaml (data.csv: `dialect`) into tmp_path (the cwd) and run
+    the CLI's validate."""
     (tmp_path / "data/raw").mkdir(parents=True, exist_ok=True)
     if isinstance(content, bytes):
         (tmp_path / TABLE).write_bytes(content)
     elif content is not None:
         (tmp_path / TABLE).write_text(content)
     (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump({"data": {"path": TABLE, "target": target}})
+        yaml.safe_dump({"data": {"path": TABLE, "target": target, "csv": dialect or {}}})
     )
     return main(["validate"])
 
@@ -198,3 +212,41 @@ def test_a_failed_run_removes_the_table_of_an_earlier_run(tmp_path, monkeypatch,
     assert io.VALIDATED.exists() and io.TASK.exists()
     assert run_validate(tmp_path, csv_text(good().head(5)), "label") == 1
     assert not io.VALIDATED.exists() and not io.TASK.exists()
+
+
+def test_a_semicolon_file_with_decimal_commas_validates_as_its_comma_twin(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    assert run_validate(tmp_path, csv_text(good()), "label") == 0
+    twin = io.read_table(io.VALIDATED)
+    capsys.readouterr()
+    assert run_validate(tmp_path, good().to_csv(index=False, sep=";", decimal=","), "label") == 0
+    said = "';' between fields (detected: data.csv.delimiter auto), ',' as decimal mark"
+    assert f"validate: {TABLE}: {said}" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(io.read_table(io.VALIDATED), twin)
+    assert said in io.VALIDATION_REPORT.with_suffix(".md").read_text()
+
+
+def test_a_set_delimiter_that_does_not_fit_names_the_one_that_does(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    european = good().to_csv(index=False, sep=";", decimal=",")
+    assert run_validate(tmp_path, european, "label", {"delimiter": ","}) == 1
+    err = capsys.readouterr().err
+    assert ("fields per row == 1 (the header's) broken by 80 value(s) (row 0 = '3 fields', ") in err
+    assert "the file looks ';'-separated: set data.csv.delimiter: ';'" in err
+    assert not io.VALIDATED.exists() and list(tmp_path.rglob("*.tmp")) == []
+
+
+def test_a_row_too_long_to_read_is_named_by_its_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(rawfile, "CSV_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(rawfile, "CSV_MAX_BLOCK_BYTES", 2048)
+    monkeypatch.chdir(tmp_path)
+    df = good()
+    df["color"] = df["color"].astype(object)
+    df.loc[40, "color"] = "red\n" * 2000  # a quoted value of 8000 bytes over 2001 lines
+    assert run_validate(tmp_path, csv_text(df), "label") == 1
+    err = capsys.readouterr().err
+    assert "readable failed; observed data/raw/t.csv: line 42 (data row 40) holds a row of" in err
+    assert "Traceback" not in err
+    assert not io.VALIDATED.exists() and list(tmp_path.rglob("*.tmp")) == []

@@ -1,7 +1,8 @@
 """Kill-and-rerun harness: every stage SIGKILLed at seeded random moments leaves its outputs
 absent or complete (never truncated), `dvc repro` then finishes with the bytes of an
-uninterrupted run, train resumes from its checkpoint, raw input is never touched, and a failed
-stage does not make `dvc repro` rerun the stages before it."""
+uninterrupted run, a `dvc repro` stopped by SIGTERM stops its train stage too and the next one
+resumes from its checkpoint, raw input is never touched, and a failed stage does not make
+`dvc repro` rerun the stages before it."""
 
 from __future__ import annotations
 
@@ -147,25 +148,37 @@ def test_killed_stages_leave_no_partial_output_and_repro_ends_identical(project)
     )
     assert kills >= len(outs) * KILLS_PER_STAGE // 2
 
-    # Then a crash in the middle of train, and `dvc repro` over whatever the kills left: its
-    # lock is stale (the code and params changed), so it reruns every stage; train resumes from
-    # the killed run's checkpoint and everything ends with the uninterrupted run's bytes.
+    # Then `dvc repro` of train stopped by SIGTERM to dvc alone (a CI runner cancelling) once an
+    # epoch is checkpointed: its stage stops too (it holds dvc's stderr: communicate returns
+    # once it is gone), with one line, keeping the checkpoint. `dvc repro` over whatever the
+    # kills left: its lock is stale (the code and params changed), so it reruns every stage;
+    # train resumes from the stopped run's checkpoint and everything ends with the
+    # uninterrupted run's bytes.
     remove(root, outs["train"] + outs["evaluate"])
-    proc = start(project, "train")
+    leftovers = set(root.rglob(".*.tmp"))  # of the SIGKILLs above
+    proc = subprocess.Popen(
+        [str(BIN / "dvc"), "repro", "--single-item", "train"],
+        cwd=root,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not (root / "checkpoints/train.pt").exists() and time.monotonic() < deadline:
-        time.sleep(0.01)  # kill it once an epoch is checkpointed, mid-run
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=300)
-    kills += proc.returncode == -signal.SIGKILL
-    assert proc.returncode == -signal.SIGKILL and (root / "checkpoints/train.pt").exists()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM and (root / "checkpoints/train.pt").exists()
+    assert "error: train: stopped by SIGTERM, as the dvc that ran it has stopped" in err, err
+    assert "Traceback" not in err and set(root.rglob(".*.tmp")) == leftovers
     result = project.dvc("repro")
     assert result.ran == list(outs)
     assert "ignoring checkpoints/train.pt" not in result.output  # resumed, not started over
     assert state(root, every_out) == reference, f"repro after kills differs ({result.ran})"
     assert "modified" not in project.dvc("status").output
     assert not (root / "checkpoints/train.pt").exists()
-    print(f"kill harness: {kills} SIGKILLs in all; repro resumed train from a checkpoint")
+    print(f"kill harness: {kills} SIGKILLs in all; repro resumed train from a stopped dvc's")
     assert digest(root, "data/raw") == raw
 
     # A failing stage: the next repro reruns it (and what follows), never the stages before.

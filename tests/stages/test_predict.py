@@ -67,6 +67,18 @@ def test_id_column_is_kept(penguins, tmp_path):
     assert list(pd.read_csv(tmp_path / "p.csv").columns[:3]) == ["row", "bird", "prediction"]
 
 
+def test_a_semicolon_file_with_decimal_commas_predicts_as_its_comma_twin(
+    penguins, tmp_path, capsys
+):
+    raw = pd.read_csv("data/raw/penguins.csv").head(20)
+    raw.to_csv(tmp_path / "comma.csv", index=False)
+    raw.to_csv(tmp_path / "semicolon.csv", index=False, sep=";", decimal=",")
+    run_predict(str(tmp_path / "comma.csv"), str(tmp_path / "a.csv"))
+    run_predict(str(tmp_path / "semicolon.csv"), str(tmp_path / "b.csv"))
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert "';' between fields (detected: data.csv.delimiter auto)" in capsys.readouterr().err
+
+
 def bad_input(tmp_path: Path, change) -> str:
     raw = pd.read_csv(ROOT / "data/raw/penguins.csv").head(20)
     raw = change(raw)
