@@ -267,7 +267,9 @@ def decide_roles(
             )
             decision = Decision(role, decision.why, action, decision.declared)
         elif not decision.action:
-            decision = Decision(role, decision.why, _use(column, role, target, group))
+            decision = Decision(
+                role, decision.why, _use(column, role, target, group), decision.declared
+            )
         decisions[column] = decision
     _check_feature_names(dates, list(types))
     return RolePlan(decisions, drop, dates)
