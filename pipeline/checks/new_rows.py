@@ -1,6 +1,7 @@
 """New rows for `predict`, held to what the model was trained on: the columns it needs, typed for
-the whole file as validate types them, numbers that are finite, and the cleaning validate applied
-(unit conversions; rows with a null skipped under clean.missing: drop, with the reason).
+the whole file as validate types them, numbers that are finite and within ±validate.max_abs, and
+the cleaning validate applied (unit conversions; rows with a null skipped under clean.missing:
+drop, with the reason).
 
 The input is read twice in batches of `data.batch_rows` rows (`pipeline.checks.rawfile`): once
 to type each column for the whole file as `pandas.read_csv` would
@@ -74,6 +75,24 @@ def coerce(raw: pd.DataFrame, pre: Preprocessor, names: dict[str, str]) -> pd.Da
     return df
 
 
+def check_bound(
+    df: pd.DataFrame, pre: Preprocessor, names: dict[str, str], max_abs: float | None
+) -> None:
+    """Numbers beyond ±validate.max_abs (after unit conversion) are refused, as validate refused
+    them in training (None: a model saved before the bound)."""
+    if max_abs is None:
+        return
+    for column in pre.numeric_:
+        values = df[column]
+        bad = values[values.abs() > max_abs]
+        if len(bad):
+            shown = ", ".join(f"row {r} = {v!r}" for r, v in bad.head(3).items())
+            raise PipelineError(
+                f"predict: column {names[column]!r} must hold numbers within ±{max_abs:g} "
+                f"(validate.max_abs), as in training; {len(bad)} value(s) do not ({shown})"
+            )
+
+
 def prepare(
     raw: pd.DataFrame,
     cleaning: dict[str, Any],
@@ -85,6 +104,7 @@ def prepare(
     names = raw_names(pre, schema)
     check_columns(raw, names)
     df = convert_units(coerce(raw, pre, names), schema.units)
+    check_bound(df, pre, names, cleaning.get("max_abs"))
 
     skipped: dict[int, str] = {}
     nulls = df.isna()

@@ -30,6 +30,7 @@ from pipeline.checks.validation_report import (
     Report,
     document,
 )
+from pipeline.checks.value_rules import nested_rules
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import Params
 from pipeline.core.schema import TableSchema
@@ -55,7 +56,10 @@ def check_schema_against_target(schema: TableSchema, target: str) -> None:
 def column_types(
     source: RawFile, schema: TableSchema, report: Report
 ) -> dict[str, ColumnType] | None:
-    """Pass 1: the type of every column, or None when the file is not a table (reported)."""
+    """Pass 1: the type of every column, or None when the file is not a table or holds nested
+    values (reported)."""
+    if nested_rules(source, schema, report):
+        return None
     floats = source.float_columns()
     others = [c for c in source.columns if c not in floats]
     profiles = profile(source.batches(others)) if others else {}
@@ -106,7 +110,7 @@ def validate_batches(
             frame = typed.frame
             if checks is None:
                 kept = [c for c in frame.columns if c not in schema.drop]
-                checks = TableChecks(frame, schema, target, kept)
+                checks = TableChecks(frame, schema, target, kept, params.validate_.max_abs)
                 cleaner = Cleaner(schema, params, frame)
             checks.add(frame)
             clean = cleaner.clean(frame)
@@ -133,5 +137,6 @@ def cleaning_rules(schema: TableSchema, params: Params) -> dict[str, Any]:
     return {
         "target": params.data.target,
         "missing": params.clean.missing,
+        "max_abs": params.validate_.max_abs,
         "schema": schema.model_dump(mode="json"),
     }

@@ -86,7 +86,10 @@ CASES: dict[str, tuple[Callable[[], str | bytes] | None, str, list[str]]] = {
     "inf values": (
         with_value("x2", 3, np.inf),
         "label",
-        ["column 'x2': finite broken by 1 value(s) (row 3 = 'inf')"],
+        [
+            "column 'x2': finite, within ±1e+15 (validate.max_abs) broken by 1 value(s) (row 3 = "
+            "'inf')"
+        ],
     ),
     "a row with too many fields": (
         edit_line(5, lambda line: line + ",extra"),
@@ -175,7 +178,7 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path, monkeypatch, cap
     }
     assert failed == {
         ("numeric_type", "x1"),
-        ("finite", "x2"),
+        ("finite, within ±1e+15 (validate.max_abs)", "x2"),
         ("not entirely null", "empty"),
         ("rows >= validate.min_rows (30)", None),  # clean.missing: drop empties the table
     }
