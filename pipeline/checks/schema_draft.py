@@ -85,7 +85,8 @@ def render_schema(draft: dict[str, Any], source: str) -> str:
     lines += [f"  {flow(name)}: {flow(rule)}" for name, rule in draft["columns"].items()]
     lines += [
         "units: {}                     # column: {scale: 0.001, rename: new_name} (e.g. g -> kg)",
-        "drop: []                      # columns to remove: identifiers, known leaks",
+        f"{'drop: ' + flow(draft['drop']):<30}# columns to remove: identifiers, known leaks, "
+        "nested values",
         "strict: false                 # true: a column not named here (nor data.target) fails",
     ]
     return "\n".join(lines) + "\n"
@@ -99,8 +100,11 @@ def draft_schema(data_path: str | Path, force: bool = False, batch_rows: int = 2
         raise PipelineError(f"{path} exists; edit it, or pass --force to replace it with a draft")
     try:
         raw = RawFile(Path(data_path), batch_rows)
-        types = decide_types(profile(raw.batches()), TableSchema())
-        draft = infer_schema(apply_types(batch, types).frame for batch in raw.batches())
+        nested = list(raw.nested_columns())  # lists, structs, maps: drafted under drop:
+        kept = [c for c in raw.columns if c not in nested] if nested else None
+        types = decide_types(profile(raw.batches(kept)), TableSchema())
+        draft = infer_schema(apply_types(batch, types).frame for batch in raw.batches(kept))
+        draft["drop"] = nested
     except Unreadable as exc:
         raise PipelineError(f"data.path: {data_path}: {exc}") from None
     io.write_text(render_schema(draft, str(data_path)), path)

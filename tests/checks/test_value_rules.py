@@ -74,10 +74,12 @@ def test_nested_columns_stop_validate_naming_column_and_arrow_type(tmp_path, mon
     assert_nothing_written(tmp_path)
 
 
-def test_a_nested_column_the_schema_drops_passes(tmp_path, monkeypatch, capsys):
+def test_the_drafted_schema_drops_nested_columns_and_then_validate_passes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    params = {"target": "label"}
-    assert run_cli(tmp_path, nested_table(), params, {"drop": ["tags", "meta"]}) == 0
+    assert run_cli(tmp_path, nested_table(), {"target": "label"}) == 1
+    assert main(["schema", "--infer"]) == 0
+    assert "\ndrop: [tags, meta] " in (tmp_path / "data/raw/t.schema.yaml").read_text()
+    assert main(["validate"]) == 0
     assert list(io.read_table(io.VALIDATED).columns) == ["x1", "x2", "color", "label"]
 
 
