@@ -3,12 +3,18 @@
     python benchmarks/validate.py                                # 1M rows
     python benchmarks/validate.py --rows 1000000 10000000 --batch-rows 262144 1048576
     python benchmarks/validate.py --rows 1000000 --csv           # the same table as CSV
+    python benchmarks/validate.py --columns 100 500 1500 3000    # wide: 400 rows, N columns
 
 The table (seeded, written once per size under --dir as Parquet, row groups of 1Mi rows):
 16 float columns, 4 text categoricals with 5, 12, 25 and 50 levels, a yes/no target, 0.1% nulls
 in one float column; about 135 bytes a row in Parquet. Each run is `python -m pipeline validate`
 in a fresh project folder whose params point at the table, under `/usr/bin/time -v` (wall time,
 peak RSS of the process, CPU seconds: user + system, which a busy machine disturbs less).
+
+`--columns` measures width instead (issue 27: the cost must grow linearly with the columns):
+--wide-rows rows (400) of N columns, every tenth a text categorical with 5 levels, the rest
+floats (1% nulls in the first), and a yes/no target; the last column shows CPU seconds per
+1,000 columns.
 """
 
 from __future__ import annotations
@@ -61,6 +67,31 @@ def make_table(path: Path, rows: int, seed: int = 0) -> None:
     os.replace(tmp, path)
 
 
+def make_wide_table(path: Path, rows: int, columns: int, seed: int = 0) -> None:
+    """`columns` feature columns (every tenth text with 5 levels, else floats) and a yes/no
+    target, `rows` rows."""
+    rng = np.random.default_rng(seed)
+    data = {}
+    for i in range(columns):
+        if i % 10 == 9:
+            data[f"c{i}"] = pa.array(
+                np.array([f"level{j}" for j in range(5)])[rng.integers(0, 5, rows)]
+            )
+        else:
+            values = rng.normal(size=rows)
+            if i == 0:  # one column with nulls: with clean.missing: drop, more empty the table
+                values[rng.random(rows) < 0.01] = np.nan
+            data[f"x{i}"] = values
+    data["target"] = pa.array(np.where(rng.random(rows) < 0.5, "yes", "no"))
+    table = pa.table(data)
+    tmp = path.with_suffix(".tmp")
+    if path.suffix == ".csv":
+        pa_csv.write_csv(table, tmp)
+    else:
+        pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
 def run_stage(table: Path, batch_rows: int) -> dict[str, float]:
     """`python -m pipeline validate` on `table` in a fresh project: seconds and peak RSS (MB)."""
     with tempfile.TemporaryDirectory() as project:
@@ -100,11 +131,16 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, nargs="*", default=[262_144])
     parser.add_argument("--csv", action="store_true", help="read the table as CSV")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--columns", type=int, nargs="*", help="wide tables of N columns")
+    parser.add_argument("--wide-rows", type=int, default=400)
     args = parser.parse_args()
     print(
         f"Python {platform.python_version()}, pyarrow {pa.__version__}, {platform.machine()}, "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}"
     )
+    if args.columns:
+        wide(args)
+        return
     print(
         f"{'rows':>10} {'batch_rows':>10} {'seconds':>8} {'cpu s':>8} {'rows/s':>11} "
         f"{'peak RSS MB':>12}"
@@ -120,6 +156,22 @@ def main() -> None:
                 f"{rows / m['seconds']:>11,.0f} {m['peak_rss_mb']:>12,.0f}",
                 flush=True,
             )
+
+
+def wide(args: argparse.Namespace) -> None:
+    """validate on tables of args.wide_rows rows and args.columns columns."""
+    print(f"{'rows':>6} {'columns':>8} {'seconds':>8} {'cpu s':>8} {'cpu s / 1k cols':>16}")
+    for columns in args.columns:
+        suffix = "csv" if args.csv else "parquet"
+        table = args.dir / f"validate_wide_{args.wide_rows}x{columns}.{suffix}"
+        if not table.exists():
+            make_wide_table(table, args.wide_rows, columns)
+        m = run_stage(table, 262_144)
+        print(
+            f"{args.wide_rows:>6} {columns:>8} {m['seconds']:>8.1f} {m['cpu_seconds']:>8.1f} "
+            f"{1000 * m['cpu_seconds'] / columns:>16.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -65,6 +65,9 @@ class FrameSource:
     def float_columns(self) -> list[str]:
         return []
 
+    def nested_columns(self) -> dict[str, str]:
+        return {}
+
     def batches(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         df = self.df if columns is None else self.df[columns]
         for start in range(0, max(len(df), 1), self.batch_rows):

@@ -52,39 +52,34 @@ def _batch_definition() -> Any:
 
 
 class Suite:
-    """`checks` as one GX suite, built once and run on each batch (`validate`); `rules()` merges
+    """`checks` as GX suites, built once and run on each batch (`validate`); `rules()` merges
     the batches' results: a rule passed if it passed on every batch, unexpected counts are
-    summed, and the first EXAMPLES offending values (batches come in file order) are kept."""
+    summed, and the first EXAMPLES offending values (batches come in file order) are kept.
+
+    The checks are cut by column into suites of at most GROUP_COLUMNS columns, each run on
+    those columns of the batch alone (checks of the whole table, column None, on all of it): GX
+    looks each check's column up among all the batch's columns and filters the whole frame per
+    check, so one suite over a wide table costs the square of its columns (1,500 columns: 100 s);
+    groups keep it linear, for a small fixed cost per group and batch (benchmarks/RESULTS.md)."""
 
     def __init__(self, checks: list[Check]) -> None:
-        import great_expectations as gx
-        from great_expectations import expectations as gxe
-
         self.checks = checks
-        self._batch_definition = _batch_definition()
-        self._suite = gx.ExpectationSuite(name="validate")
-        for number, check in enumerate(checks):
-            column = {} if check.column is None else {"column": check.column}
-            expectation = getattr(gxe, check.expectation)(
-                **column, **check.kwargs, meta={"check": number}
-            )
-            self._suite.add_expectation(expectation)
+        self._batch_definition = _batch_definition() if checks else None
+        self._groups = [
+            (columns, _gx_suite(checks, numbers)) for columns, numbers in _groups(checks)
+        ]
         self._tallies = [_Tally() for _ in checks]
 
     def validate(self, df: pd.DataFrame) -> None:
-        """Run the suite on one batch (index = input row numbers) and add up its results."""
-        if not self.checks:
-            return
-        batch = self._batch_definition.get_batch(
-            batch_parameters={"dataframe": df.rename_axis(io.ROW)}
-        )
-        outcome = batch.validate(
-            self._suite,
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES},
-        )
-        for result in outcome.results:
-            number = result.expectation_config.meta["check"]
-            self._tallies[number].add(self.checks[number], result)
+        """Run the suites on one batch (index = input row numbers) and add up their results."""
+        df = df.rename_axis(io.ROW)
+        for columns, suite in self._groups:
+            frame = df if columns is None else df[[c for c in columns if c in df.columns]]
+            batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
+            outcome = batch.validate(suite, result_format=_RESULT_FORMAT)
+            for result in outcome.results:
+                number = result.expectation_config.meta["check"]
+                self._tallies[number].add(self.checks[number], result)
 
     def rules(self, observed: dict[int, Any] | None = None) -> list[dict[str, Any]]:
         """One rule dict per check, in the order given: {rule, column, severity, passed,
@@ -104,6 +99,46 @@ def run_checks(df: pd.DataFrame, checks: list[Check]) -> list[dict[str, Any]]:
     suite = Suite(checks)
     suite.validate(df)
     return suite.rules()
+
+
+GROUP_COLUMNS = 64  # columns per GX suite (see `Suite`)
+_RESULT_FORMAT = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": EXAMPLES,
+    "return_unexpected_index_query": False,  # a second pass over the rows that nothing reads
+}
+
+
+def _groups(checks: list[Check]) -> list[tuple[list[str] | None, list[int]]]:
+    """(columns, check numbers) per suite: checks of the whole table together (columns None),
+    then the others by column, GROUP_COLUMNS columns at a time, in the checks' order."""
+    whole = [n for n, check in enumerate(checks) if check.column is None]
+    by_column: dict[str, list[int]] = {}
+    for number, check in enumerate(checks):
+        if check.column is not None:
+            by_column.setdefault(check.column, []).append(number)
+    columns = list(by_column)
+    groups: list[tuple[list[str] | None, list[int]]] = [(None, whole)] if whole else []
+    for start in range(0, len(columns), GROUP_COLUMNS):
+        part = columns[start : start + GROUP_COLUMNS]
+        groups.append((part, [n for column in part for n in by_column[column]]))
+    return groups
+
+
+def _gx_suite(checks: list[Check], numbers: list[int]) -> Any:
+    """The GX suite of `checks[numbers]`, each expectation carrying its number in `meta`. Built
+    all at once: `add_expectation` compares each new one with every one before it."""
+    import great_expectations as gx
+    from great_expectations import expectations as gxe
+
+    expectations = []
+    for number in numbers:
+        check = checks[number]
+        column = {} if check.column is None else {"column": check.column}
+        expectations.append(
+            getattr(gxe, check.expectation)(**column, **check.kwargs, meta={"check": number})
+        )
+    return gx.ExpectationSuite(name=f"validate {numbers[0]}", expectations=expectations)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """New rows for `predict`, held to what the model was trained on: the columns it needs, typed for
-the whole file as validate types them, numbers that are finite, and the cleaning validate applied
+the whole file as validate types them, numbers that are finite and within ±validate.max_abs, and the
+cleaning validate applied
 (date columns replaced by the same features, `pipeline.checks.dates`; columns dropped for their
 role are not needed; unit conversions; rows with a null skipped under clean.missing: drop, with
 the reason).
@@ -87,6 +88,24 @@ def coerce(raw: pd.DataFrame, pre: Preprocessor, names: dict[str, str]) -> pd.Da
     return df
 
 
+def check_bound(
+    df: pd.DataFrame, pre: Preprocessor, names: dict[str, str], max_abs: float | None
+) -> None:
+    """Numbers beyond ±validate.max_abs (after unit conversion) are refused, as validate refused
+    them in training (None: a model saved before the bound)."""
+    if max_abs is None:
+        return
+    for column in pre.numeric_:
+        values = df[column]
+        bad = values[values.abs() > max_abs]
+        if len(bad):
+            shown = ", ".join(f"row {r} = {v!r}" for r, v in bad.head(3).items())
+            raise PipelineError(
+                f"predict: column {names[column]!r} must hold numbers within ±{max_abs:g} "
+                f"(validate.max_abs), as in training; {len(bad)} value(s) do not ({shown})"
+            )
+
+
 def prepare(
     raw: pd.DataFrame,
     cleaning: dict[str, Any],
@@ -101,6 +120,7 @@ def prepare(
     raw, not_dates = date_features(raw, {c: p for c, p in dates.items() if c in raw})
     features = {c: c for c, raw_column in names.items() if raw_column in dates}
     df = convert_units(coerce(raw, pre, names | features), schema.units)
+    check_bound(df, pre, names | features, cleaning.get("max_abs"))
 
     skipped: dict[int, str] = {}
     nulls = df.isna()

@@ -130,6 +130,13 @@ class RawFile:
                     found.append(column)
         return found
 
+    def nested_columns(self) -> dict[str, str]:
+        """Columns of lists, structs or maps (Parquet), with their Arrow type; none in a CSV."""
+        if self.is_csv:
+            return {}
+        types = {c: self._arrow_schema.field(c).type for c in self.columns}
+        return {c: str(t) for c, t in types.items() if pa.types.is_nested(t)}
+
     def batches(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """Frames of at most batch_rows rows (at least one, empty for a table without rows),
         index `_row`; CSV values are text (str dtype), Parquet values in the file's types.

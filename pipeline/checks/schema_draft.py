@@ -114,7 +114,8 @@ def render_schema(draft: dict[str, Any], source: str, why: dict[str, str] | None
         lines.append(line)
     lines += [
         "units: {}                     # column: {scale: 0.001, rename: new_name} (e.g. g -> kg)",
-        "drop: []                      # columns to remove: identifiers, known leaks",
+        f"{'drop: ' + flow(draft['drop']):<30}# columns to remove: identifiers, known leaks, "
+        "nested values",
         "strict: false                 # true: a column not named here (nor data.target) fails",
     ]
     return "\n".join(lines) + "\n"
@@ -132,15 +133,20 @@ def draft_schema(
         raise PipelineError(f"{path} exists; edit it, or pass --force to replace it with a draft")
     try:
         raw = RawFile(Path(data_path), params.data.batch_rows, params.data.csv)
+        nested = list(raw.nested_columns())  # lists, structs, maps: drafted under drop:
+        kept = [c for c in raw.columns if c not in nested] if nested else None
+        drops = TableSchema(drop=nested)
         evidence = RoleEvidence()
-        types = column_types(raw, TableSchema(), Report(), evidence)
+        types = column_types(raw, drops, Report(), evidence)
         if types is None:
             raise PipelineError(
                 f"{data_path}: some rows have another number of fields than the header; "
                 f"`python -m pipeline validate` names them"
             )
-        plan = decide_roles(evidence, types, TableSchema(), params)
-        draft = infer_schema(apply_types(batch, types).frame for batch in raw.batches())
+        plan = decide_roles(evidence, types, drops, params)
+        flat = {c: t for c, t in types.items() if c not in nested}
+        draft = infer_schema(apply_types(batch, flat).frame for batch in raw.batches(kept))
+        draft["drop"] = nested
     except Unreadable as exc:
         raise PipelineError(f"{data_path}: {exc}") from None
     why = {c: d.why for c, d in plan.decisions.items()}

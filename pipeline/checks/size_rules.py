@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.checks.value_rules import constant_target_rule
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import ModelParams, Params, SplitParams
 from pipeline.core.schema import TableSchema
@@ -216,6 +217,8 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
         rules.append(_rule(name, target, False, str(exc)))
         return rules, summary
     summary.update(task=task, task_reason=reason)
+    if task == "regression":
+        rules.append(constant_target_rule(target, facts.target_counts, rows, facts.capped))
 
     n_classes = 0
     if task != "regression":

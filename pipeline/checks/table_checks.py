@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
 from pipeline.checks.expectations import EXAMPLES, Check, Suite, run_checks
+from pipeline.checks.value_rules import bounded_check
 from pipeline.core.row_hashes import HashIndex, hash_rows
 from pipeline.core.schema import TableSchema
 from pipeline.core.tables import is_numeric
@@ -34,11 +34,12 @@ class Planned:
 
 
 def plan_checks(
-    prototype: pd.DataFrame, schema: TableSchema, target: str, kept: list[str]
+    prototype: pd.DataFrame, schema: TableSchema, target: str, kept: list[str], max_abs: float
 ) -> list[Planned]:
     """The checks in report order: columns named by the schema and data.target exist; the
-    schema's column rules; strict columns; finite numbers and not entirely null for every
-    kept column. `prototype`: a typed batch, for the columns and their types."""
+    schema's column rules; strict columns; finite numbers within ±max_abs (validate.max_abs,
+    see `pipeline.checks.value_rules`) and not entirely null for every kept column.
+    `prototype`: a typed batch, for the columns and their types."""
     planned = []
     columns = list(prototype.columns)
     for column in schema.named_columns(target):
@@ -83,10 +84,7 @@ def plan_checks(
         planned.append(Planned(check, ONCE))
     for column in kept:
         if is_numeric(prototype[column]):
-            check = Check(
-                "finite", column, "ExpectColumnValuesToNotBeInSet",
-                {"value_set": [np.inf, -np.inf]},
-            )  # fmt: skip
+            check = bounded_check(column, max_abs, schema.units.get(column))
             planned.append(Planned(check, ROWS))
         check = Check(
             "not entirely null", column, "ExpectColumnProportionOfNonNullValuesToBeBetween",
@@ -109,10 +107,15 @@ class TableChecks:
     """`add(batch)` for every typed batch in file order, then `rules()`."""
 
     def __init__(
-        self, first: pd.DataFrame, schema: TableSchema, target: str, kept: list[str]
+        self,
+        first: pd.DataFrame,
+        schema: TableSchema,
+        target: str,
+        kept: list[str],
+        max_abs: float,
     ) -> None:
         """`first`: the first typed batch (the columns-only checks run on it)."""
-        self.planned = plan_checks(first, schema, target, kept)
+        self.planned = plan_checks(first, schema, target, kept, max_abs)
         self.rows = 0
         rows = [p.check for p in self.planned if p.scope == ROWS]
         self._suite = Suite(rows)

@@ -35,6 +35,7 @@ from pipeline.checks.validation_report import (
     Report,
     document,
 )
+from pipeline.checks.value_rules import nested_rules
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import Params
 from pipeline.core.schema import TableSchema
@@ -64,19 +65,24 @@ def column_types(
     evidence: RoleEvidence | None = None,
     counted: NullRows | None = None,
 ) -> dict[str, ColumnType] | None:
-    """Pass 1: the type of every column, or None when the file is not a table (reported);
-    `evidence` counts what the columns' roles are decided from as the batches go by; `counted`
-    counts the rows holding a null on the way (reading every column)."""
+    """Pass 1: the type of every column, or None when the file is not a table or holds nested
+    values (reported); `evidence` counts what the columns' roles are decided from as the
+    batches go by; `counted` counts the rows holding a null on the way (reading every column).
+    A nested column the schema file drops is kept as read."""
+    if nested_rules(source, schema, report):
+        return None
+    nested = list(source.nested_columns())
     floats = source.float_columns()
     if floats and evidence is not None:  # a float column is read only if it may be constant
         floats = [c for c in floats if c not in source.maybe_constant(floats)]
-    others = [c for c in source.columns if c not in floats]
+    others = [c for c in source.columns if c not in floats and c not in nested]
     if counted is not None:
         batches = counted.watch(source.batches(), others)
     else:
         batches = source.batches(others) if others else iter(())
     profiles = profile(batches if evidence is None else evidence.watch(batches))
-    profiles = {c: profiles.get(c, Profile("float")) for c in source.columns}
+    native = {c: "other" if c in nested else "float" for c in source.columns}
+    profiles = {c: profiles.get(c, Profile(native[c])) for c in source.columns}
     if source.is_csv:
         report.add("delimiter and decimal mark", None, observed=source.dialect.said, passed=True)
         repeated = source.repeated_names
@@ -134,7 +140,7 @@ def validate_batches(
             featured = roles.apply(frame)  # identifiers, constants dropped; dates as features
             if checks is None:
                 kept = [c for c in frame.columns if c not in (*schema.drop, *plan.drop)]
-                checks = TableChecks(frame, schema, target, kept)
+                checks = TableChecks(frame, schema, target, kept, params.validate_.max_abs)
                 cleaner = Cleaner(schema, params, featured, choice.chosen)
             checks.add(frame)
             clean = cleaner.clean(featured)
@@ -169,6 +175,7 @@ def cleaning_rules(
     return {
         "target": params.data.target,
         "missing": missing,
+        "max_abs": params.validate_.max_abs,
         "schema": schema.model_dump(mode="json"),
         "roles": {"drop": roles["drop"], "dates": roles["dates"]},
     }

@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import glob
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -172,8 +174,37 @@ def write_text(text: str, path: Path) -> None:
 
 
 def write_json(obj: Any, path: Path) -> None:
-    """Deterministic JSON: sorted keys, fixed indent, trailing newline."""
-    write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
+    """Deterministic JSON: sorted keys, fixed indent, trailing newline. A NaN or infinite
+    number is refused (JSON has none; where a value is undefined, artifacts hold null): a
+    PipelineError naming the key, and nothing is written."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False)
+    except ValueError:
+        key, value = _non_finite(obj) or ("?", "?")
+        raise PipelineError(
+            f"cannot write {str(path)!r}: {key} is {value}, not a finite number; nothing was "
+            f"written. A computation overflowed: check the input's values (validate.max_abs) "
+            f"and the settings that scale them"
+        ) from None
+    write_text(text + "\n", path)
+
+
+def _non_finite(obj: Any, key: str = "") -> tuple[str, float] | None:
+    """(the key path, e.g. 'val.rmse' or 'scale[3]', and the value) of the first NaN or
+    infinite float in `obj`, or None."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (key or "the value", obj)
+    if isinstance(obj, dict):
+        items = [(f"{key}.{k}" if key else str(k), v) for k, v in obj.items()]
+    elif isinstance(obj, list | tuple):
+        items = [(f"{key}[{i}]", v) for i, v in enumerate(obj)]
+    else:
+        return None
+    for where, value in items:
+        found = _non_finite(value, where)
+        if found:
+            return found
+    return None
 
 
 def read_json(path: Path) -> Any:
@@ -214,15 +245,36 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
+def refuse_infinite(frame: pd.DataFrame, path: Path) -> None:
+    """A PipelineError naming the column and row of the first infinite number in `frame`, a
+    table about to be written to `path` (a null is NaN, and allowed). validate lets no infinite
+    value in, so one here is an overflow that must not reach a file."""
+    for column in frame.columns:
+        values = frame[column]
+        if not pd.api.types.is_float_dtype(values.dtype):
+            continue
+        infinite = np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        if infinite.any():
+            row = frame.index[int(infinite.argmax())]
+            raise PipelineError(
+                f"cannot write {str(path)!r}: column {column!r} holds an infinite value (row "
+                f"{row}); nothing was written. A computation overflowed: check the input's "
+                f"values (validate.max_abs) and the settings that scale them"
+            )
+
+
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """CSV for people and spreadsheets (`csv_safe`), written atomically."""
+    """CSV for people and spreadsheets (`csv_safe`), written atomically; no infinite number."""
+    refuse_infinite(df, path)
     safe = csv_safe(df)
     with atomic_path(path) as tmp:
         safe.to_csv(tmp, index=False)
 
 
 def write_table(df: pd.DataFrame, path: Path) -> None:
-    """Parquet with the index kept (it carries the input row numbers); same frame, same bytes."""
+    """Parquet with the index kept (it carries the input row numbers); same frame, same bytes;
+    no infinite number."""
+    refuse_infinite(df, path)
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, engine="pyarrow", index=True)
 
@@ -282,11 +334,16 @@ class TableWriter:
     """
 
     def __init__(
-        self, path: Path, schema: pa.Schema | None = None, dictionary: bool = True
+        self,
+        path: Path,
+        schema: pa.Schema | None = None,
+        dictionary: bool = True,
+        finite: bool = True,
     ) -> None:
         self.path = Path(path)
         self.schema = schema
         self.dictionary = dictionary  # False: plain encoding, faster for dense numeric tables
+        self.finite = finite  # True: an infinite number is an error (`refuse_infinite`)
         self.rows = 0
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
@@ -298,6 +355,8 @@ class TableWriter:
         return self
 
     def write(self, frame: pd.DataFrame) -> None:
+        if self.finite:
+            refuse_infinite(frame, self.path)
         table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=True)
         if self.schema is None:
             self.schema = table.schema

@@ -78,6 +78,9 @@ class ValidateParams(Section):
     rows_per_parameter: Annotated[float, Field(ge=0)] = 10.0
     rows_per_parameter_severity: Severity = "warn"
     min_class_share: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    # Largest |value| of a numeric column (features and target); see pipeline/checks/value_rules.py
+    # (at most 1e100: beyond, fit_scaler's float64 variances overflow)
+    max_abs: Annotated[float, Field(gt=0, le=1e100)] = 1e15
 
 
 class SplitParams(Section):

@@ -43,7 +43,9 @@ def run(params: Params) -> None:
     if source is not None and source.dialect and source.dialect.detected:
         print(f"validate: {path}: {source.dialect.said}", file=sys.stderr)
     try:
-        with io.TableWriter(io.VALIDATED) as out:
+        # finite=False: batches are written before the rules are decided; an infinite value
+        # fails one, and the file is discarded then
+        with io.TableWriter(io.VALIDATED, finite=False) as out:
             result = validate_batches(source, schema, params, report, out.write)
             if not result["passed"]:
                 raise _Failed

@@ -379,7 +379,10 @@ def test_markdown_lists_failures_first_and_escapes_table_cells():
     _, result = validate_table(raw, TableSchema(), params())
     text = validation_markdown({**result, "input": "t.csv"})
     assert text.index("## Fix these") < text.index("## All rules")
-    assert "- column 'x': finite broken by 1 value(s) (row 3 = 'inf')" in text
+    assert (
+        "- column 'x': finite, within ±1e+15 (validate.max_abs) broken by 1 value(s) "
+        "(row 3 = 'inf')" in text
+    )
     assert "a\\|b" in text
     assert json.loads(json.dumps(result, allow_nan=False)) == result
 

@@ -87,7 +87,10 @@ CASES: dict[str, tuple[Callable[[], str | bytes] | None, str, list[str]]] = {
     "inf values": (
         with_value("x2", 3, np.inf),
         "label",
-        ["column 'x2': finite broken by 1 value(s) (row 3 = 'inf')"],
+        [
+            "column 'x2': finite, within ±1e+15 (validate.max_abs) broken by 1 value(s) (row 3 = "
+            "'inf')"
+        ],
     ),
     "a row with too many fields": (
         edit_line(5, lambda line: line + ",extra"),
@@ -189,7 +192,7 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path, monkeypatch, cap
     }
     assert failed == {
         ("numeric_type", "x1"),
-        ("finite", "x2"),
+        ("finite, within ±1e+15 (validate.max_abs)", "x2"),
         ("not entirely null", "empty"),  # every row holds a null: clean.missing auto keeps them
     }
 

@@ -118,10 +118,15 @@ def test_bad_data_stops_at_validate_with_nothing_downstream(project: Project):
     df.loc[3, "y"] = None
     df["x1"] = df["x1"].astype(object)
     df.loc[10, "x1"] = "oops"
+    df.loc[5, "x2"] = 1e300  # fit_scaler's variance overflowed into NaN in JSON (issue 27)
     _own_table(project, df, "y")
     (project.path / "data/raw/table.schema.yaml").write_text("columns:\n  x1: {type: numeric}\n")
     result = project.dvc("repro", check=False)
     assert result.returncode != 0 and result.ran == ["validate"]
     assert "column 'x1': numeric_type broken by 1 value(s) (row 10 = 'oops')" in result.output
+    assert (
+        "column 'x2': finite, within ±1e+15 (validate.max_abs) broken by 1 value(s) "
+        "(row 5 = 1e+300)" in result.output
+    )
     assert not (project.path / "data/validated.parquet").exists()
     assert not (project.path / "data/split").exists()
