@@ -124,12 +124,12 @@ def _matches(text: pa.Array, pattern: str) -> pa.Array:
     return pc.fill_null(pc.match_substring_regex(text, pattern, ignore_case=True), False)
 
 
-def _all_numbers(text: pa.Array) -> pa.Array | None:
-    """Arrow's cast of a batch of nothing but numbers, else None. A failed cast costs far more
-    than a good one, so the first values are tried alone first."""
+def _cast_all(text: pa.Array, to: pa.DataType) -> pa.Array | None:
+    """Arrow's cast of a batch of nothing but `to` values (numbers, whole numbers), else None.
+    A failed cast costs far more than a good one, so the first values are tried alone first."""
     try:
-        pc.cast(text.slice(0, 64), pa.float64())
-        return pc.cast(text, pa.float64())
+        pc.cast(text.slice(0, 64), to)
+        return pc.cast(text, to)
     except pa.ArrowInvalid:
         return None
 
@@ -139,7 +139,7 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     text column. Arrow's cast reads a batch of nothing but numbers in one go; otherwise the
     values that match _NUMBER (the same grammar) are cast."""
     text = _text_array(values)
-    numbers = _all_numbers(text)
+    numbers = _cast_all(text, pa.float64())
     if numbers is not None:
         is_number = pc.is_valid(text)
     else:
@@ -148,8 +148,15 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return numbers.to_numpy(zero_copy_only=False), is_number.to_numpy(zero_copy_only=False)
 
 
-def _integers(values: pd.Series) -> np.ndarray:
-    return pc.cast(_text_array(values), pa.int64()).to_numpy(zero_copy_only=False)
+def whole_numbers(values: pd.Series) -> np.ndarray | None:
+    """The values as int64 when every one is a whole number (text trimmed), else None (a null
+    or a True/False is not one)."""
+    if values.isna().any() or ptypes.is_bool_dtype(values):
+        return None
+    if ptypes.is_integer_dtype(values):
+        return values.to_numpy(dtype=np.int64)
+    ints = _cast_all(_text_array(values), pa.int64())
+    return None if ints is None else ints.to_numpy(zero_copy_only=False)
 
 
 def _count_text(p: Profile, values: pd.Series) -> None:
@@ -158,7 +165,7 @@ def _count_text(p: Profile, values: pd.Series) -> None:
     every value is one)."""
     text = _text_array(values)
     valid = len(text) - text.null_count
-    numbers = _all_numbers(text)
+    numbers = _cast_all(text, pa.float64())
     if numbers is None:  # not all numbers: count distinct values (a few, in text columns)
         counts = pc.value_counts(text)
         distinct, times = counts.field("values"), counts.field("counts")
@@ -249,7 +256,8 @@ def apply_types(frame: pd.DataFrame, types: dict[str, ColumnType]) -> TypedBatch
             if bad.any():
                 out.text_in_numbers[column] = values[bad]
             if t.as_read == "int":  # every value is a whole number: parse it exactly
-                numbers = _integers(values)
+                numbers = whole_numbers(values)
+                assert numbers is not None, f"{column}: typed int, but not all whole numbers"
             typed = pd.Series(numbers, index=values.index, name=column)
         elif t.kind == BOOL:
             typed = values.map(_BOOLEANS).astype(bool)

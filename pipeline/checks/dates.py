@@ -64,6 +64,11 @@ def date_parts(timed: bool) -> list[str]:
     return [p for p in PARTS if p != "hour" or timed]
 
 
+def feature_sources(dates: dict[str, list[str]]) -> dict[str, str]:
+    """Date feature -> its date column (`d_year` -> `d`)."""
+    return {f"{column}_{part}": column for column, parts in dates.items() for part in parts}
+
+
 def date_features(
     df: pd.DataFrame, dates: dict[str, list[str]]
 ) -> tuple[pd.DataFrame, dict[str, pd.Series]]:

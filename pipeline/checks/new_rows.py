@@ -21,7 +21,7 @@ from pandas.api import types as ptypes
 
 from pipeline.checks.cleaning import convert_units
 from pipeline.checks.column_types import apply_types, decide_types, profile
-from pipeline.checks.dates import date_features
+from pipeline.checks.dates import date_features, feature_sources
 from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import CsvParams
@@ -46,17 +46,8 @@ def raw_names(
     """Column the model sees -> column of the raw table (undoing the schema's unit renames;
     a date feature comes from its date column)."""
     renamed = {u.rename: col for col, u in schema.units.items() if u.rename}
-    renamed |= {f"{col}_{part}": col for col, parts in (dates or {}).items() for part in parts}
+    renamed |= feature_sources(dates or {})
     return {c: renamed.get(c, c) for c in [*pre.numeric_, *pre.categories_]}
-
-
-def check_columns(raw: pd.DataFrame, names: dict[str, str]) -> None:
-    missing = [raw_col for raw_col in names.values() if raw_col not in raw.columns]
-    if missing:
-        raise PipelineError(
-            f"predict: input lacks column(s) {missing} that the model was trained on; "
-            f"it has {list(raw.columns)}"
-        )
 
 
 def text_in_numbers_error(column: str, bad: pd.Series) -> PipelineError:
@@ -112,11 +103,11 @@ def prepare(
     pre: Preprocessor,
 ) -> tuple[pd.DataFrame, dict[int, str], dict[str, int]]:
     """(encoded features of the rows that can be predicted, {row: why not} for the others,
-    {column: rows with a category unseen in training})."""
+    {column: rows with a category unseen in training}); `raw` holds the model's columns
+    (`open_input` checked them)."""
     schema = TableSchema.model_validate(cleaning["schema"])
     dates = learned_dates(cleaning)
     names = raw_names(pre, schema, dates)
-    check_columns(raw, names)
     raw, not_dates = date_features(raw, {c: p for c, p in dates.items() if c in raw})
     features = {c: c for c, raw_column in names.items() if raw_column in dates}
     df = convert_units(coerce(raw, pre, names | features), schema.units)

@@ -35,11 +35,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-from pandas.api import types as ptypes
 
-from pipeline.checks.column_types import NUMBERS_WITH_TEXT, TEXT, TEXT_OF_NUMBERS, ColumnType
+from pipeline.checks.column_types import (
+    NUMBERS_WITH_TEXT,
+    TEXT,
+    TEXT_OF_NUMBERS,
+    ColumnType,
+    native_kind,
+    whole_numbers,
+)
 from pipeline.checks.dates import date_features, date_parts, has_time, is_timestamp, parse_dates
 from pipeline.checks.expectations import EXAMPLES
 from pipeline.checks.validation_report import Report
@@ -70,7 +74,7 @@ class Evidence:
     first: int | None = None
     last: int | None = None
     sampled: int = 0  # non-null values in the first ROLE_ROWS rows
-    distinct: pa.Array | None = None  # their distinct values
+    distinct: np.ndarray | None = None  # their distinct values, as sorted 64-bit hashes
     counting: bool = True  # False once repeats rule out an identifier
     dates: int = 0  # of them, ISO-like dates
     not_dates: int = 0
@@ -114,7 +118,7 @@ class Evidence:
         self.single = not bool((values != self.value).any())
 
     def _track_sequence(self, values: pd.Series) -> None:
-        ints = _integers(values)
+        ints = whole_numbers(values)
         if ints is None:
             self.sequence = False
             return
@@ -128,46 +132,37 @@ class Evidence:
         self.last = int(ints[-1])
 
     def _track_distinct(self, sample: pd.Series) -> None:
+        """Add the batch's distinct values to those held, looking them up there (what is held
+        is never hashed again); integers as themselves, text as 64-bit hashes."""
         if not self.counting:
             return
-        values = sample.to_numpy(dtype=np.int64) if self.kind == "int" else sample.astype("str")
-        seen = pa.array(values, type=pa.int64() if self.kind == "int" else pa.string())
-        if self.distinct is not None:
-            seen = pa.concat_arrays([self.distinct, seen])
-        self.distinct = pc.unique(seen)
+        if self.kind == "int":
+            keys = sample.to_numpy(dtype=np.int64).view(np.uint64)
+        else:
+            keys = pd.util.hash_array(sample.astype("str").to_numpy(dtype=object))
+        keys = np.unique(keys)  # sorted
+        held = self.distinct
+        if held is not None and len(held):
+            at = np.minimum(np.searchsorted(held, keys), len(held) - 1)
+            keys = keys[held[at] != keys]  # not held yet
+            keys = np.sort(np.concatenate([held, keys]), kind="stable")  # two sorted runs
+        self.distinct = keys
         repeats = self.sampled - len(self.distinct)
         if repeats > (1 - ID_SHARE) * ROLE_ROWS or (self.kind == "int" and repeats):
             self.counting, self.distinct = False, None  # can no longer be an identifier
 
 
-def _integers(values: pd.Series) -> np.ndarray | None:
-    """The values as int64 when every one is a whole number (text too), else None."""
-    if values.isna().any() or ptypes.is_bool_dtype(values):
-        return None
-    if ptypes.is_integer_dtype(values):
-        return values.to_numpy(dtype=np.int64)
-    text = pc.utf8_trim_whitespace(pa.array(values.astype("str"), type=pa.string()))
-    try:
-        pc.cast(text.slice(0, 64), pa.int64())  # a failed cast of a long batch costs far more
-        return pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False)
-    except pa.ArrowInvalid:
-        return None
-
-
 def _kind(values: pd.Series) -> str:
+    """What the file holds (Evidence.kind): a timestamp, or the native kind, nested values
+    (lists, dicts) being "other"."""
     if is_timestamp(values):
         return "timestamp"
-    if ptypes.is_bool_dtype(values):
-        return "bool"
-    if ptypes.is_integer_dtype(values):
-        return "int"
-    if ptypes.is_float_dtype(values):
-        return "float"
-    if ptypes.is_string_dtype(values) or ptypes.is_object_dtype(values):
+    kind = native_kind(values)
+    if kind == "text":
         first = values.first_valid_index()
-        nested = first is not None and isinstance(values[first], list | tuple | dict | np.ndarray)
-        return "other" if nested else "text"
-    return "other"
+        if first is not None and isinstance(values[first], list | tuple | dict | np.ndarray):
+            return "other"
+    return kind
 
 
 class RoleEvidence:
@@ -249,7 +244,7 @@ def decide_roles(
         elif column in named:
             if role == "date" and column in (target, group):
                 role = "categorical"  # as read: never replaced
-            who = "data.target" if column == target else "split.group" if column == group else ""
+            who = _key(column, target, group)
             decision = Decision(role, f"{why}; {who or 'named in the schema file'}", "")
         else:
             role, why = _inferred(column, t, e) or (role, why)
@@ -273,6 +268,11 @@ def decide_roles(
         decisions[column] = decision
     _check_feature_names(dates, list(types))
     return RolePlan(decisions, drop, dates)
+
+
+def _key(column: str, target: str, group: str | None) -> str | None:
+    """The params key naming the column: data.target or split.group (None: neither)."""
+    return "data.target" if column == target else "split.group" if column == group else None
 
 
 def _natural(t: ColumnType, e: Evidence) -> tuple[str, str]:
@@ -332,7 +332,7 @@ def _check_declared(
     column: str, declared: str, t: ColumnType, e: Evidence, target: str, group: str | None
 ) -> None:
     """A declared role must fit the column and never remove the target or split.group."""
-    who = "data.target" if column == target else "split.group" if column == group else None
+    who = _key(column, target, group)
     if who and declared in (*DROPPED, "date"):
         raise PipelineError(
             f"schema columns.{column}: type: {declared} would remove {who} {column!r}; "

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.__main__ import main
 from pipeline.checks import roles
@@ -243,6 +245,21 @@ def test_roles_do_not_depend_on_the_batch_size_nor_on_rows_past_the_sample(monke
     )
     assert role(plan, "c")[0] == "categorical"
     assert plan.dates["d"] == ["year", "month", "day", "dayofweek", "days"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    values=st.lists(st.sampled_from(["a", " a", "1"]) | st.text(max_size=2), max_size=30),
+    rows=st.integers(1, 12),
+)
+def test_distinct_values_are_counted_one_batch_at_a_time(values, rows):
+    evidence = roles.Evidence("text")
+    column = pd.Series(values, dtype=object)
+    for start in range(0, len(column), rows):
+        batch = column.iloc[start : start + rows]
+        evidence.sampled += len(batch)
+        evidence._track_distinct(batch)
+    assert (0 if evidence.distinct is None else len(evidence.distinct)) == len(set(values))
 
 
 def test_penguins_columns_keep_their_types():
