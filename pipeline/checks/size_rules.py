@@ -102,6 +102,9 @@ class TableFacts:
             if len(seen) <= CATEGORIES_COUNTED:
                 for value, count in df[column].dropna().astype(str).value_counts().items():
                     seen[value] = seen.get(value, 0) + int(count)
+                if len(seen) > CATEGORIES_COUNTED + 1:  # "more than" it, for any batch size
+                    for value in list(seen)[CATEGORIES_COUNTED + 1 :]:
+                        del seen[value]
 
     @property
     def uncounted(self) -> list[str]:
@@ -129,7 +132,8 @@ class TableFacts:
         return capped_width(expected, self._max_categories, self._min_frequency)
 
     def capped_columns(self) -> dict[str, list[int]]:
-        """Columns the category cap shrinks: [categories in the table, codes]."""
+        """Columns the category cap shrinks: [categories in the table, codes] (categories
+        CATEGORIES_COUNTED + 1: more than CATEGORIES_COUNTED)."""
         counted = {**self.one_hot, **(self.ordinal if self._count_ordinal else {})}
         widths = {c: [len(seen), self.codes(c, seen)] for c, seen in counted.items()}
         return {c: w for c, w in widths.items() if c not in self._orders and w[1] < w[0]}
@@ -316,7 +320,11 @@ def size_notes(size: dict[str, Any]) -> list[str]:
     """validation.md's sentences on the inputs the table's categories and nulls make."""
     notes = []
     if size.get("capped"):
-        shown = ", ".join(f"`{c}` {n} categories -> {k}" for c, (n, k) in size["capped"].items())
+        shown = ", ".join(
+            f"`{c}` {n if n <= CATEGORIES_COUNTED else f'more than {CATEGORIES_COUNTED}'} "
+            f"categories -> {k}"
+            for c, (n, k) in size["capped"].items()
+        )
         notes.append(
             f"Categories capped (encode.max_categories, encode.min_frequency; as expected in "
             f"the train rows, where fit_scaler fits the cap): {shown}; the rest share one "

@@ -11,6 +11,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.checks import size_rules
 from pipeline.checks.cleaning import Cleaner
 from pipeline.checks.missing_values import NullRows, choose_missing
 from pipeline.checks.validation_report import validation_failure, validation_markdown
@@ -173,3 +174,25 @@ def test_validate_sizes_capped_categories_as_the_fit_caps_them():
     assert pre.categories_["plane"] == ["A", "B", "__other__"]
     assert result["model_size"]["encoded_features"] == len(pre.features_) == 2 + 3 + 3
     assert f"`plane` {plane} categories -> 3" in validation_markdown(result)
+
+
+def test_the_category_count_is_the_same_for_any_batch_size(monkeypatch):
+    """Counting stops at CATEGORIES_COUNTED + 1 categories (shown as 'more than'), wherever a
+    batch ends."""
+    monkeypatch.setattr(size_rules, "CATEGORIES_COUNTED", 10)
+    df = pd.DataFrame({"c": [f"v{i}" for i in range(40)], "label": ["a", "b"] * 20})
+    for max_categories in (None, 5):
+        params = parse_params(
+            {"data": {"target": "label"}, "encode": {"max_categories": max_categories}}
+        )
+        seen = set()
+        for rows in (3, 7, 12, 40):
+            facts = size_rules.TableFacts(params, TableSchema(), df)
+            for start in range(0, len(df), rows):
+                facts.add(df.iloc[start : start + rows])
+            seen.add((str(facts.capped_columns()), facts.encoded_width()))
+        assert len(seen) == 1
+    assert facts.capped_columns() == {"c": [11, 6]}
+    assert (
+        "`c` more than 10 categories -> 6" in size_rules.size_notes({"capped": {"c": [11, 6]}})[0]
+    )
