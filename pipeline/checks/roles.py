@@ -7,7 +7,11 @@ category), `date` (replaced by numeric features, `pipeline.checks.dates`, or dro
 clean.dates), `identifier` and `constant` (dropped, with a warning naming them). The schema
 file's `type:` declares any role and wins; a column it names anywhere (columns:, units:,
 encode:, drop:), data.target and split.group are never given an inferred identifier, constant
-or date role.
+or date role, except that a Parquet timestamp column is a date wherever it is named (but as
+data.target or split.group: kept as read). A role that cannot apply is a failed rule naming the
+column and the fix: a declared type that would remove data.target or split.group, `date` on a
+column of numbers, `numeric` on a timestamp, `units:` or `encode:` on a date column, date
+features named like a column the table has; and so is a table left without a feature column.
 
 Inferred, in this order:
 - constant: one value in every row, and no null (a column with nulls and one value says which
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,7 +51,6 @@ from pipeline.checks.column_types import (
 from pipeline.checks.dates import date_features, date_parts, has_time, is_timestamp, parse_dates
 from pipeline.checks.expectations import EXAMPLES
 from pipeline.checks.validation_report import Report
-from pipeline.core.errors import PipelineError
 from pipeline.core.params import Params
 from pipeline.core.schema import TableSchema
 
@@ -193,12 +196,14 @@ class Decision:
 
 @dataclass
 class RolePlan:
-    """Each column's decision, the columns dropped for their role and the date columns with
-    their features (empty for a date column dropped)."""
+    """Each column's decision, the columns dropped for their role, the date columns with their
+    features (empty for a date column dropped), and the failed rules of roles that cannot
+    apply (the stage fails; each such column is given the role it would have undeclared)."""
 
     decisions: dict[str, Decision]
     drop: list[str]
     dates: dict[str, list[str]]
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         """validation.json's `roles`: each column's decision in table order, then what
@@ -227,52 +232,89 @@ def decide_roles(
     """Each column's role (see the module docstring), from pass 1's evidence and types."""
     target, group, dates_rule = params.data.target, params.split.group, params.clean.dates
     named = {*schema.columns, *schema.units, *schema.encode, *schema.drop, target, group}
-    decisions: dict[str, Decision] = {}
-    drop: list[str] = []
-    dates: dict[str, list[str]] = {}
+    plan = RolePlan({}, [], {})
+    problems = Report()
+    taken = set(types)  # names date features may not take
     for column, t in types.items():
         e = evidence.columns.get(column) or Evidence("float")
         role, why = _natural(t, e)
         rule = schema.columns.get(column)
-        declared = rule.type if rule is not None else None
+        declared = rule.type if rule is not None and column not in schema.drop else None
+        wrong = declared and _wrong_declared(column, declared, t, e, _key(column, target, group))
+        if wrong:
+            problems.add("declared type fits the column", column, wrong, passed=False)
         if column in schema.drop:
             decision = Decision(role, "listed in the schema file's drop:", "dropped", True)
-        elif declared is not None:
-            _check_declared(column, declared, t, e, target, group)
+        elif declared is not None and not wrong:
             role = declared
             decision = Decision(declared, "declared in the schema file", "", True)
         elif column in named:
-            if role == "date" and column in (target, group):
+            key = _key(column, target, group)
+            if role == "date" and key:
                 role = "categorical"  # as read: never replaced
-            who = _key(column, target, group)
-            decision = Decision(role, f"{why}; {who or 'named in the schema file'}", "")
+            decision = Decision(role, f"{why}; {key or 'named in the schema file'}", "")
         else:
             role, why = _inferred(column, t, e) or (role, why)
             decision = Decision(role, why, "")
         if role in DROPPED and column not in schema.drop:
-            drop.append(column)
-            decision = Decision(role, decision.why, "dropped", decision.declared)
+            plan.drop.append(column)
+            action = "dropped"
         elif role == "date" and column not in schema.drop:
+            for section in (s for s in ("units", "encode") if column in getattr(schema, s)):
+                problems.add(
+                    f"no {section}: rule on a date column",
+                    column,
+                    f"schema {section}.{column}: {column!r} is a date ({decision.why}), replaced "
+                    f"by numeric features or dropped (clean.dates); remove {section}.{column}",
+                    passed=False,
+                )
             parts = date_parts(e.timed) if dates_rule == "features" else []
-            dates[column] = parts
-            action = (
-                "replaced by " + ", ".join(f"{column}_{p}" for p in parts)
-                if parts
-                else "dropped (clean.dates: drop)"
-            )
-            decision = Decision(role, decision.why, action, decision.declared)
-        elif not decision.action:
-            decision = Decision(
-                role, decision.why, _use(column, role, target, group), decision.declared
-            )
-        decisions[column] = decision
-    _check_feature_names(dates, list(types))
-    return RolePlan(decisions, drop, dates)
+            names = [f"{column}_{p}" for p in parts]
+            clash = next((name for name in names if name in taken), None)
+            if clash is not None:
+                problems.add(
+                    "date features do not overwrite a column",
+                    column,
+                    f"date column {column!r} would become {clash!r}, which the table already "
+                    f"has; rename one of them, or set clean.dates: drop",
+                    passed=False,
+                )
+                parts = names = []
+            taken.update(names)
+            plan.dates[column] = parts
+            action = "replaced by " + ", ".join(names) if parts else "dropped (clean.dates: drop)"
+            action = action if clash is None else f"dropped ({clash!r} is taken)"
+        else:
+            action = decision.action or _use(column, role, target, group)
+        plan.decisions[column] = Decision(role, decision.why, action, decision.declared)
+    kept = [c for c, d in plan.decisions.items() if not d.action.startswith("dropped")]
+    if all(_key(c, target, group) for c in kept):
+        problems.add("at least one feature column", None, _no_features(plan, schema), passed=False)
+    plan.problems = problems.rules
+    return plan
 
 
 def _key(column: str, target: str, group: str | None) -> str | None:
     """The params key naming the column: data.target or split.group (None: neither)."""
     return "data.target" if column == target else "split.group" if column == group else None
+
+
+def _no_features(plan: RolePlan, schema: TableSchema) -> str:
+    """Why no column is left for the model to learn from, and how to keep one."""
+    gone = {
+        c: "drop: in the schema file" if c in schema.drop else d.action.replace("dropped", d.role)
+        for c, d in plan.decisions.items()
+        if d.action.startswith("dropped")
+    }
+    fixes = ["declare the type: of one in the schema file (numeric, categorical, boolean...)"]
+    if any(c in schema.drop for c in gone):
+        fixes.append("remove it from drop:")
+    if any("clean.dates" in why for why in gone.values()):
+        fixes.append("set clean.dates: features")
+    listed = ", ".join(f"{c!r} ({why})" for c, why in gone.items()) or "none in the table"
+    return f"no column besides data.target and split.group is kept ({listed}); " + ", or ".join(
+        fixes
+    )
 
 
 def _natural(t: ColumnType, e: Evidence) -> tuple[str, str]:
@@ -328,33 +370,27 @@ def _use(column: str, role: str, target: str, group: str | None) -> str:
     return "scaled" if role == "numeric" else "encoded as categories"
 
 
-def _check_declared(
-    column: str, declared: str, t: ColumnType, e: Evidence, target: str, group: str | None
-) -> None:
-    """A declared role must fit the column and never remove the target or split.group."""
-    who = _key(column, target, group)
-    if who and declared in (*DROPPED, "date"):
-        raise PipelineError(
-            f"schema columns.{column}: type: {declared} would remove {who} {column!r}; "
+def _wrong_declared(
+    column: str, declared: str, t: ColumnType, e: Evidence, key: str | None
+) -> str | None:
+    """Why a declared role cannot apply (it would remove data.target or split.group, `key`; it
+    does not fit the column), or None."""
+    if key and declared in (*DROPPED, "date"):
+        return (
+            f"schema columns.{column}: type: {declared} would remove {key} {column!r}; "
             f"declare numeric, categorical or boolean"
         )
     if declared == "date" and e.kind != "timestamp" and t.as_read != "text":
-        raise PipelineError(
+        return (
             f"schema columns.{column}: type: date needs ISO-like date text (2024-01-31, "
             f"2024-01-31 12:00) or a timestamp column, but {column!r} holds {t.as_read} values"
         )
-
-
-def _check_feature_names(dates: dict[str, list[str]], columns: list[str]) -> None:
-    taken = set(columns)
-    for column, parts in dates.items():
-        for name in (f"{column}_{p}" for p in parts):
-            if name in taken:
-                raise PipelineError(
-                    f"date column {column!r} would become {name!r}, which the table already "
-                    f"has; rename one of them, or set clean.dates: drop"
-                )
-            taken.add(name)
+    if declared == "numeric" and e.kind == "timestamp":
+        return (
+            f"schema columns.{column}: type: numeric on the timestamp column {column!r}; "
+            f"declare type: date (numeric features, clean.dates), or drop it (drop:)"
+        )
+    return None
 
 
 class RoleApplier:
@@ -389,7 +425,8 @@ class RoleApplier:
                     "ISO-like date or null",
                     column,
                     f"{count} cell(s) not a date: their features made null (clean.missing: "
-                    f"{self.missing})",
+                    f"{self.missing}); to keep the column as text, declare type: categorical "
+                    f"in the schema file, or set clean.dates: drop to drop it",
                     self._cells.get(column),
                     severity="warn",
                     count=count,

@@ -127,7 +127,7 @@ def validate_batches(
         summary["missing"] = choice.as_dict()
         plan = decide_roles(evidence, types, schema, params)
         summary["roles"] = plan.report()
-        report.rules += plan.warnings()
+        report.rules += plan.warnings() + plan.problems
         roles = RoleApplier(plan, choice.chosen)
         text_cells = TextInNumbers(types)
         checks = cleaner = facts = None
@@ -171,11 +171,11 @@ def cleaning_rules(
     """What `predict` must apply to new rows the way it was applied here (saved as JSON);
     `missing`: clean.missing as resolved for the table (drop or impute), which fit_scaler and
     cv read here too; `roles`: the report's (`RolePlan.report`), of which predict needs the
-    drops and dates."""
+    dates (it reads only the columns the model was fit on: the dropped ones are not needed)."""
     return {
         "target": params.data.target,
         "missing": missing,
         "max_abs": params.validate_.max_abs,
         "schema": schema.model_dump(mode="json"),
-        "roles": {"drop": roles["drop"], "dates": roles["dates"]},
+        "roles": {"dates": roles["dates"]},
     }

@@ -3,7 +3,9 @@
 The checking is `pipeline.checks.validation`. Every rule lands in reports/validation.json with
 its severity, observed value and a few offending values with their rows (`row` = 0-based data
 row of the input file). The cleaned table (and the task, for the stages after) is written only
-when no `fail` rule failed; `warn` rules are reported and it is written.
+when no `fail` rule failed; `warn` rules are reported and it is written. Whenever it is not
+written, an earlier run's table, cleaning.json and task.json are removed (with the reports too
+when the schema file is refused before any rule is checked), so none of them looks valid.
 """
 
 from __future__ import annotations
@@ -31,32 +33,40 @@ class _Failed(Exception):
     """Raised inside the table writer to discard the table."""
 
 
+STALE = (io.VALIDATED, io.CLEANING, io.TASK)  # an earlier run's must not look valid
+
+
 def run(params: Params) -> None:
     path = Path(params.data.path)
-    schema, schema_file = load_schema(path)
     report = Report()
     try:
-        source = RawFile(path, params.data.batch_rows, params.data.csv)
-    except Unreadable as exc:
-        report.add("readable", None, observed=f"{path}: {exc}", passed=False)
-        source = None
-    if source is not None and source.dialect and source.dialect.detected:
-        print(f"validate: {path}: {source.dialect.said}", file=sys.stderr)
-    try:
-        # finite=False: batches are written before the rules are decided; an infinite value
-        # fails one, and the file is discarded then
-        with io.TableWriter(io.VALIDATED, finite=False) as out:
-            result = validate_batches(source, schema, params, report, out.write)
-            if not result["passed"]:
-                raise _Failed
-    except _Failed:
-        pass
+        schema, schema_file = load_schema(path)
+        try:
+            source = RawFile(path, params.data.batch_rows, params.data.csv)
+        except Unreadable as exc:
+            report.add("readable", None, observed=f"{path}: {exc}", passed=False)
+            source = None
+        if source is not None and source.dialect and source.dialect.detected:
+            print(f"validate: {path}: {source.dialect.said}", file=sys.stderr)
+        try:
+            # finite=False: batches are written before the rules are decided; an infinite value
+            # fails one, and the file is discarded then
+            with io.TableWriter(io.VALIDATED, finite=False) as out:
+                result = validate_batches(source, schema, params, report, out.write)
+                if not result["passed"]:
+                    raise _Failed
+        except _Failed:
+            pass
+    except PipelineError:  # refused before the rules (the schema file): no report of this run
+        for stale in (*STALE, io.VALIDATION_REPORT, io.VALIDATION_REPORT.with_suffix(".md")):
+            stale.unlink(missing_ok=True)
+        raise
     result["input"] = str(path)
     result["schema_file"] = str(schema_file) if schema_file else None
     io.write_json(result, io.VALIDATION_REPORT)
     io.write_text(validation_markdown(result), io.VALIDATION_REPORT.with_suffix(".md"))
     if not result["passed"]:
-        for stale in (io.VALIDATED, io.CLEANING, io.TASK):  # an earlier run's must not look valid
+        for stale in STALE:
             stale.unlink(missing_ok=True)
         raise PipelineError(validation_failure(result))
     io.write_json(

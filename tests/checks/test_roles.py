@@ -22,7 +22,6 @@ from pipeline.checks.validation import column_types
 from pipeline.checks.validation_report import Report, validation_markdown
 from pipeline.core import io
 from pipeline.core.config import parse_params
-from pipeline.core.errors import PipelineError
 from pipeline.core.schema import TableSchema, load_schema
 from pipeline.features.preprocessor import Preprocessor
 
@@ -208,6 +207,12 @@ def test_a_column_the_schema_names_or_the_split_groups_by_is_never_inferred_away
     assert plan.drop == []
 
 
+def problems(plan: RolePlan) -> dict[str | None, str]:
+    """The failed rules of roles that cannot apply: column -> observed."""
+    assert all(not r["passed"] and r["severity"] == "fail" for r in plan.problems)
+    return {r["column"]: r["observed"] for r in plan.problems}
+
+
 @pytest.mark.parametrize(
     ("schema", "fragment"),
     [
@@ -215,14 +220,84 @@ def test_a_column_the_schema_names_or_the_split_groups_by_is_never_inferred_away
         ({"columns": {"x": {"type": "date"}}}, "type: date needs ISO-like date text"),
     ],
 )
-def test_a_declared_role_that_cannot_apply_is_refused_by_name(schema, fragment):
-    with pytest.raises(PipelineError, match=fragment):
-        plan_of(table(), schema)
+def test_a_declared_role_that_cannot_apply_is_a_failed_rule_naming_it(schema, fragment):
+    plan = plan_of(table(), schema)
+    [(column, observed)] = problems(plan).items()
+    assert column in schema["columns"] and fragment in observed
+    assert plan.decisions[column].role in ("numeric", "categorical")  # as if undeclared
+
+
+def test_a_timestamp_column_may_not_be_declared_numeric_nor_given_units_or_encoding(tmp_path):
+    when = pd.date_range("2024-06-01", periods=N, freq="D")
+    table(a=when, b=when, c=when).to_parquet(tmp_path / "t.parquet")
+    plan = plan_of(
+        RawFile(tmp_path / "t.parquet", 8),
+        {
+            "columns": {"a": {"type": "numeric"}},
+            "units": {"b": {"scale": 2}},
+            "encode": {"c": {"method": "ordinal"}},
+        },
+    )
+    found = problems(plan)
+    assert "type: numeric on the timestamp column 'a'; declare type: date" in found["a"]
+    assert found["b"].startswith("schema units.b: 'b' is a date (a timestamp column; named")
+    assert found["b"].endswith("remove units.b")
+    assert "remove encode.c" in found["c"]
+    assert set(plan.dates) == {"a", "b", "c"}  # each stays a date
 
 
 def test_date_features_may_not_overwrite_a_column():
-    with pytest.raises(PipelineError, match="'d' would become 'd_year', which the table"):
-        plan_of(table(d=["2024-01-31", "2024-02-01"] * 15, d_year=np.arange(N) * 0.5))
+    plan = plan_of(table(d=["2024-01-31", "2024-02-01"] * 15, d_year=np.arange(N) * 0.5))
+    assert problems(plan) == {
+        "d": "date column 'd' would become 'd_year', which the table already has; rename one "
+        "of them, or set clean.dates: drop"
+    }
+    assert plan.dates == {"d": []} and role(plan, "d")[2] == "dropped ('d_year' is taken)"
+
+
+def test_a_table_left_without_a_feature_column_fails_naming_what_dropped_each():
+    names = [f"n{i}" for i in range(N)]
+    plan = plan_of(
+        pd.DataFrame({"name": names, "k": ["same"] * N, "x": 1.5, "d": ["2024-01-31", None] * 15}),
+        {"drop": ["x"], "columns": {"x": {"type": "numeric"}, "k": {"type": "constant"}}},
+        {"clean": {"dates": "drop"}, "data": {"target": "name"}},
+    )
+    assert problems(plan) == {
+        None: "no column besides data.target and split.group is kept ('k' (constant), 'x' "
+        "(drop: in the schema file), 'd' (date (clean.dates: drop))); declare the type: of "
+        "one in the schema file (numeric, categorical, boolean...), or remove it from drop:, "
+        "or set clean.dates: features"
+    }
+    assert problems(plan_of(table(), sections={"clean": {"dates": "drop"}})) == {}
+
+
+def test_validate_reports_every_role_problem_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """A schema file whose roles cannot apply fails validate as rules: the report lists each,
+    and an earlier run's outputs are removed."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/raw").mkdir(parents=True)
+    df = table(user=[f"u{i}" for i in range(N)], d=["2024-01-31", "2024-02-01"] * 15)
+    df.assign(d_year=1.5).to_csv(tmp_path / "data/raw/t.csv", index=False)
+    (tmp_path / "params.yaml").write_text(
+        "data: {path: data/raw/t.csv, target: y}\nvalidate: {min_rows: 10, min_rows_per_class: 2}\n"
+    )
+    stale = (io.VALIDATED, io.CLEANING, io.TASK, io.VALIDATION_REPORT)
+    for path in (*stale, io.VALIDATION_REPORT.with_suffix(".md")):  # an earlier run's
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    (tmp_path / "data/raw/t.schema.yaml").write_text("columns: {y: {type: constant}}\n")
+    assert main(["validate"]) == 1
+    err = capsys.readouterr().err
+    assert "would remove data.target 'y'" in err and "'d' would become 'd_year'" in err
+    assert "Traceback" not in err
+    assert [path.exists() for path in stale] == [False, False, False, True]
+    page = io.VALIDATION_REPORT.with_suffix(".md").read_text()
+    assert "**FAILED**" in page and "date features do not overwrite a column" in page
+    # refused before any rule (the schema file drops the target): no report is left either
+    (tmp_path / "data/raw/t.schema.yaml").write_text("drop: [y]\n")
+    assert main(["validate"]) == 1
+    assert not io.VALIDATION_REPORT.exists()
+    assert not io.VALIDATION_REPORT.with_suffix(".md").exists()
 
 
 def test_roles_do_not_depend_on_the_batch_size_nor_on_rows_past_the_sample(monkeypatch):
@@ -307,6 +382,9 @@ def test_validate_drops_identifiers_and_constants_before_duplicates_and_reports_
     assert result["roles"]["drop"] == ["user", "c"]
     bad = next(r for r in result["rules"] if r["rule"] == "ISO-like date or null")
     assert bad["unexpected_count"] == 1 and bad["examples"] == [{"row": 2, "value": "bad"}]
+    assert bad["observed"].endswith(
+        "declare type: categorical in the schema file, or set clean.dates: drop to drop it"
+    )
     page = validation_markdown({**result, "input": "t.csv"})
     assert page.index("## Column roles") < page.index("## Warnings")
     assert "| user | identifier | 30 distinct of 30 values | dropped |" in page
@@ -327,8 +405,7 @@ def test_the_stage_warns_of_dropped_columns_by_name_and_records_them(tmp_path, m
         "warning: column 'user': not an identifier failed; observed identifier: 30 distinct" in err
     )
     assert "column 'day' is a date (30 of 30 values are ISO-like dates" in err
-    assert io.read_json(io.CLEANING)["roles"] == {
-        "drop": ["user"],
+    assert io.read_json(io.CLEANING)["roles"] == {  # predict needs no dropped column
         "dates": {"day": ["year", "month", "day", "dayofweek", "days"]},
     }
     assert (
@@ -378,7 +455,7 @@ def test_predict_applies_the_same_drops_and_date_features_to_new_rows():
         "target": "y",
         "missing": "drop",
         "schema": TableSchema().model_dump(mode="json"),
-        "roles": {"drop": ["user"], "dates": dates},
+        "roles": {"dates": dates},
     }
     names = raw_names(pre, TableSchema(), dates)
     assert set(names.values()) == {"x", "day"}  # the id is not needed, the date column is
