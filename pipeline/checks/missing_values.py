@@ -1,17 +1,25 @@
 """clean.missing: auto, decided before validate cleans a row; and why cleaning removed many rows.
 
 Validate reads the table twice (`pipeline.checks.validation`). Under `auto`, pass 1 also counts
-the rows with a target and, of them, those holding a null in a kept column (the schema's `drop`
-columns left out): exactly the rows `drop` would remove, whatever data.batch_rows. Pass 2 then
-cleans with the choice: drop those rows when they are at most clean.max_drop_share of the rows
-with a target, else keep them for fit_scaler to impute (the median or most frequent value of
-the train rows, plus a 0/1 `<column>__missing` input for each column with nulls there). The
-choice and its reason head reports/validation.md and go to stderr; the resolved value (drop or
-impute) goes to models/preprocess/cleaning.json, which fit_scaler, cv and predict apply.
+the rows with a target and, of them, those holding a null in a column the schema file keeps.
+That is the count of the rows `drop` would remove unless the roles, decided after pass 1,
+change it: a column they drop (an identifier, a date under clean.dates: drop) holds nulls, or a
+date column becomes features (its cells that are not dates become null only in pass 2). Then a
+null-only pass reads just the target, the kept columns with nulls and the date columns, types
+them and puts the date features in place as pass 2 will, and counts the rows holding a null
+among them: the rows `drop` will remove (text in a numeric column aside: it fails validate).
+Either count is a sum over rows, the same for any data.batch_rows. Pass 2 cleans with the
+choice: drop those rows when they are at most clean.max_drop_share of the rows with a target,
+else keep them for fit_scaler to impute (the median or most frequent value of the train rows,
+plus a 0/1 `<column>__missing` input for each column with nulls there). The choice and its
+reason (naming the emptiest columns) head reports/validation.md and go to stderr; the resolved
+value (drop or impute) goes to models/preprocess/cleaning.json, which fit_scaler, cv and
+predict apply.
 
 Whatever the setting, when cleaning removes more than BIG_DROP of the rows (or all of them),
 `big_drop_rule` says why: the rows without a target, the emptiest columns with their null
-shares, the duplicates, and the params that change it.
+shares (a date column by its name, not its features'), the duplicates, and the params that
+change it.
 """
 
 from __future__ import annotations
@@ -31,10 +39,14 @@ SHOWN = 5  # emptiest columns named
 class NullRows:
     """Pass 1's count: rows with a target, and of them the rows holding a null."""
 
-    def __init__(self, target: str, ignored: Collection[str]) -> None:
-        """`ignored`: columns whose nulls do not count (the schema's drop columns)."""
+    def __init__(
+        self, target: str, ignored: Collection[str], sources: Mapping[str, str] | None = None
+    ) -> None:
+        """`ignored`: columns whose nulls do not count (the schema's drop columns); `sources`:
+        date feature -> its date column, the name the counts are shown under."""
         self.target = target
         self.ignored = set(ignored)
+        self.sources = dict(sources or {})
         self.rows = 0
         self.with_nulls = 0
         self.nulls: dict[str, int] = {}
@@ -97,33 +109,44 @@ def choose_missing(params: Params, counted: NullRows | None) -> MissingChoice:
         "impute",
         f"{held}, more than clean.max_drop_share ({limit:g}), so they are kept: fit_scaler "
         f"fills each null from the train rows and adds a 0/1 <column>__missing input per column "
-        f"with nulls (emptiest: {emptiest(counted.nulls, rows)}); clean.missing: drop removes "
+        f"with nulls (emptiest: {emptiest(counted.nulls, rows, counted.sources)}); "
+        f"clean.missing: drop removes "
         f"them instead",
     )
 
 
-def emptiest(nulls: Mapping[str, int], rows: int) -> str:
-    """The columns with the largest null shares, e.g. 'mpaa 92%, budget 91%'."""
-    ranked = sorted(((n, c) for c, n in nulls.items() if n), key=lambda x: (-x[0], x[1]))
+def emptiest(nulls: Mapping[str, int], rows: int, sources: Mapping[str, str]) -> str:
+    """The columns with the largest null shares, e.g. 'mpaa 92%, budget 91%'; a date feature
+    is shown as its date column (`sources`; the features of a date are null in the same rows)."""
+    by_column: dict[str, int] = {}
+    for column, n in nulls.items():
+        column = sources.get(column, column)
+        by_column[column] = max(n, by_column.get(column, 0))
+    ranked = sorted(((n, c) for c, n in by_column.items() if n), key=lambda x: (-x[0], x[1]))
     shown = ", ".join(f"{c} {n / max(rows, 1):.0%}" for n, c in ranked[:SHOWN])
     more = len(ranked) - SHOWN
     return shown + (f" and {more} more" if more > 0 else "") if ranked else "none"
 
 
 def big_drop_rule(
-    cleaning: Mapping[str, Any], choice: MissingChoice, rows_in: int, rows_out: int, params: Params
+    cleaning: Mapping[str, Any],
+    choice: MissingChoice,
+    rows_in: int,
+    rows_out: int,
+    params: Params,
+    sources: Mapping[str, str],
 ) -> dict[str, Any] | None:
     """The rule 'cleaning removes at most BIG_DROP of the rows' (None for a table without rows):
-    failed, it names each cause with the params or schema keys that change it. It fails the
-    stage when nothing is left or when the rows left break validate.min_rows at its severity,
-    and warns otherwise."""
+    failed, it names each cause with the params or schema keys that change it (`sources`: date
+    feature -> its date column). It fails the stage when nothing is left or when the rows left
+    break validate.min_rows at its severity, and warns otherwise."""
     if not rows_in:
         return None
     removed = rows_in - rows_out
     passed = rows_out > 0 and removed <= BIG_DROP * rows_in
     observed = f"removed {removed} of {rows_in} rows ({removed / rows_in:.1%})"
     if not passed:
-        observed += ": " + "; ".join(_causes(cleaning, choice, rows_in, params))
+        observed += ": " + "; ".join(_causes(cleaning, choice, rows_in, params, sources))
     v = params.validate_
     severity = "warn" if rows_out >= v.min_rows else v.min_rows_severity
     return {
@@ -138,7 +161,11 @@ def big_drop_rule(
 
 
 def _causes(
-    cleaning: Mapping[str, Any], choice: MissingChoice, rows_in: int, params: Params
+    cleaning: Mapping[str, Any],
+    choice: MissingChoice,
+    rows_in: int,
+    params: Params,
+    sources: Mapping[str, str],
 ) -> list[str]:
     causes = []
     no_target = cleaning.get("target_missing", {}).get("rows_removed", 0)
@@ -159,7 +186,7 @@ def _causes(
         )
         causes.append(
             f"{m['rows_removed']} row(s) holding a null under clean.missing: {choice.chosen} "
-            f"(emptiest columns: {emptiest(m['nulls_per_column'], rows_in - no_target)}); "
+            f"(emptiest columns: {emptiest(m['nulls_per_column'], rows_in - no_target, sources)}); "
             f"{change}, or drop the emptiest columns in the schema file (drop:)"
         )
     duplicates = cleaning["duplicates"]["rows_removed"]

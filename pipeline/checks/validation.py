@@ -4,7 +4,8 @@ Two passes over the source, each one batch at a time, so memory is set by the ba
 counts what each column holds to type it once for the whole table (`column_types`), to give
 it a role (`roles`: identifiers and constants dropped, dates as features) and, under
 clean.missing: auto, the rows holding a null, to choose drop or impute
-(`pipeline.checks.missing_values`); pass 2 types, applies the roles, checks (Great
+(`pipeline.checks.missing_values`; when the roles change that count, a null-only pass over a
+few columns redoes it, `nulls_after_roles`); pass 2 types, applies the roles, checks (Great
 Expectations, `pipeline.checks.table_checks`), cleans
 (`pipeline.checks.cleaning`) and counts (`pipeline.checks.size_rules`) each batch and hands the
 clean batch on; then the whole-table rules (rows, classes, rows per class and per model
@@ -26,9 +27,10 @@ from pipeline.checks.column_types import (
     decide_types,
     profile,
 )
+from pipeline.checks.dates import feature_sources
 from pipeline.checks.missing_values import NullRows, big_drop_rule, choose_missing
 from pipeline.checks.rawfile import RawFile, Unreadable
-from pipeline.checks.roles import RoleApplier, RoleEvidence, decide_roles
+from pipeline.checks.roles import RoleApplier, RoleEvidence, RolePlan, decide_roles
 from pipeline.checks.size_rules import TableFacts, size_rules
 from pipeline.checks.table_checks import TableChecks
 from pipeline.checks.validation_report import (
@@ -105,6 +107,32 @@ def column_types(
     return decide_types(profiles, schema)
 
 
+def nulls_after_roles(
+    source: RawFile, types: dict[str, ColumnType], plan: RolePlan, counted: NullRows
+) -> NullRows:
+    """Pass 1's null count (`counted`), redone when the roles change it (see
+    `pipeline.checks.missing_values`): over the target, the kept columns with nulls and the date
+    columns, typed and with their date features, as pass 2 cleans them."""
+    dropped = {*plan.drop, *(c for c, parts in plan.dates.items() if not parts)}
+    dates = {c: parts for c, parts in plan.dates.items() if parts}
+    if not dates and not any(counted.nulls.get(c) for c in dropped):
+        return counted
+    columns = [
+        c
+        for c in types
+        if c == counted.target or c in dates or (counted.nulls.get(c) and c not in dropped)
+    ]
+    recount = NullRows(counted.target, (), feature_sources(dates))
+    if not columns:  # no target, no date, no kept column with nulls: no row holds a null
+        recount.rows = counted.rows
+        return recount
+    featured = RoleApplier(RolePlan({}, [], dates), "")
+    for batch in source.batches(columns):  # a CSV is read whole: keep the columns
+        typed = apply_types(batch[columns], {c: types[c] for c in columns}).frame
+        recount.add(featured.apply(typed))
+    return recount
+
+
 def validate_batches(
     source: RawFile | None,
     schema: TableSchema,
@@ -123,9 +151,11 @@ def validate_batches(
         types = None if source is None else column_types(source, schema, report, evidence, counted)
         if types is None:
             return document(report, summary)
+        plan = decide_roles(evidence, types, schema, params)
+        if counted is not None:
+            counted = nulls_after_roles(source, types, plan, counted)
         choice = choose_missing(params, counted)
         summary["missing"] = choice.as_dict()
-        plan = decide_roles(evidence, types, schema, params)
         summary["roles"] = plan.report()
         report.rules += plan.warnings() + plan.problems
         roles = RoleApplier(plan, choice.chosen)
@@ -157,7 +187,8 @@ def validate_batches(
     report.rules += checks.rules()
     report.rules += cleaner.problems
     report.cleaning = cleaner.summary()
-    dropped = big_drop_rule(report.cleaning, choice, rows_in, facts.rows, params)
+    sources = feature_sources(plan.dates)
+    dropped = big_drop_rule(report.cleaning, choice, rows_in, facts.rows, params, sources)
     report.rules += [dropped] if dropped else []
     rules, facts_summary = size_rules(facts, params)
     report.rules += rules

@@ -5,6 +5,7 @@ validate expects from the category cap and the missing-value indicators."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,8 +14,11 @@ from hypothesis import strategies as st
 
 from pipeline.checks import size_rules
 from pipeline.checks.cleaning import Cleaner
-from pipeline.checks.missing_values import NullRows, choose_missing
-from pipeline.checks.validation_report import validation_failure, validation_markdown
+from pipeline.checks.missing_values import MissingChoice, NullRows, choose_missing
+from pipeline.checks.rawfile import RawFile
+from pipeline.checks.roles import RoleEvidence, decide_roles
+from pipeline.checks.validation import column_types, nulls_after_roles
+from pipeline.checks.validation_report import Report, validation_failure, validation_markdown
 from pipeline.core import io
 from pipeline.core.config import parse_params
 from pipeline.core.schema import TableSchema
@@ -174,6 +178,53 @@ def test_validate_sizes_capped_categories_as_the_fit_caps_them():
     assert pre.categories_["plane"] == ["A", "B", "__other__"]
     assert result["model_size"]["encoded_features"] == len(pre.features_) == 2 + 3 + 3
     assert f"`plane` {plane} categories -> 3" in validation_markdown(result)
+
+
+def dated_table(n: int = 200) -> pd.DataFrame:
+    """A date column with a cell that is not a date every 25 rows, a feature with a null every
+    25 rows (other rows), and an identifier a third empty."""
+    df = binary_table(n=n)
+    df["d"] = [f"2020-01-{1 + i % 28:02d}" if i % 25 else "soon" for i in range(n)]
+    df.loc[3::25, "x1"] = np.nan
+    df["name"] = [None if i % 3 == 0 else f"n{i}" for i in range(n)]
+    return df
+
+
+def auto_choice(path: Path, batch_rows: int, sections: dict) -> MissingChoice:
+    """Pass 1 and the roles alone (no checks): what clean.missing: auto chooses."""
+    params = parse_params({"data": {"target": "label"}, **sections})
+    source, counted, evidence = RawFile(path, batch_rows), NullRows("label", []), RoleEvidence()
+    types = column_types(source, TableSchema(), Report(), evidence, counted)
+    plan = decide_roles(evidence, types, TableSchema(), params)
+    return choose_missing(params, nulls_after_roles(source, types, plan, counted))
+
+
+def test_auto_counts_the_rows_pass_2_will_clean_whatever_the_batch(tmp_path):
+    """Nulls in a column the roles drop do not count; date cells that are not dates do (they
+    become null only in pass 2); the reason names date columns, never their features."""
+    df = dated_table()
+    df.to_csv(tmp_path / "t.csv", index=False)
+    choices = {auto_choice(tmp_path / "t.csv", rows, {}) for rows in (30, 200)}
+    assert len(choices) == 1
+    [choice] = choices
+    assert choice.chosen == "impute" and choice.reason.startswith("16 of the 200 rows with a")
+    assert "(emptiest: d 4%, x1 4%)" in choice.reason
+    loose = parse_params({"data": {"target": "label"}, "clean": {"max_drop_share": 0.08}})
+    clean, result = validate_table(df, TableSchema(), loose)
+    assert result["missing"]["chosen"] == "drop" and len(clean) == 200 - 16
+    # under clean.dates: drop the date column's cells do not count either
+    choice = auto_choice(tmp_path / "t.csv", 64, {"clean": {"dates": "drop"}})
+    assert choice.chosen == "drop" and choice.reason.startswith("8 of the 200 rows")
+
+
+def test_a_big_drop_names_the_date_column_not_its_features():
+    df = dated_table()
+    df.loc[::2, "d"] = "never"
+    params = parse_params({"data": {"target": "label"}, "clean": {"missing": "drop"}})
+    schema = TableSchema.model_validate({"columns": {"d": {"type": "date"}}})
+    _, result = validate_table(df, schema, params)
+    rule = failed(result, "cleaning removes at most 20% of the rows")
+    assert "(emptiest columns: d 52%, x1 4%)" in rule["observed"]
 
 
 def test_the_category_count_is_the_same_for_any_batch_size(monkeypatch):
