@@ -26,7 +26,7 @@ from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import CsvParams
 from pipeline.core.schema import TableSchema
-from pipeline.core.tables import fixed_chunks
+from pipeline.core.tables import date_columns, fixed_chunks
 from pipeline.features.preprocessor import Preprocessor
 
 # Rows per forward pass, fixed (not data.batch_rows): a row's float32 output can differ in its
@@ -46,7 +46,7 @@ def raw_names(
     """Column the model sees -> column of the raw table (undoing the schema's unit renames;
     a date feature comes from its date column)."""
     renamed = {u.rename: col for col, u in schema.units.items() if u.rename}
-    renamed |= {f"{col}_{part}": col for col, parts in (dates or {}).items() for part in parts}
+    renamed |= {f: col for col, features in date_columns(dates or {}).items() for f in features}
     return {c: renamed.get(c, c) for c in [*pre.numeric_, *pre.categories_]}
 
 

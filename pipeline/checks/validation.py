@@ -145,7 +145,7 @@ def validate_batches(
             checks.add(frame)
             clean = cleaner.clean(featured)
             if facts is None:
-                facts = TableFacts(params, schema, clean)
+                facts = TableFacts(params, schema, clean, plan.dates)
             facts.add(clean)
             sink(clean)
     except Unreadable as exc:
