@@ -13,12 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.checks.new_rows import prepare
+from pipeline.core import io
 from pipeline.core.config import parse_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.schema import EncodeRule, TableSchema
 from pipeline.features.categories import cap_categories
 from pipeline.features.preprocessor import UNSEEN_CODE, Preprocessor
 from pipeline.model.feature_layout import feature_layout
+from pipeline.stages import fit_preprocessor as scale
 from pipeline.stages.fit_preprocessor import fit_notes
 
 
@@ -230,3 +232,17 @@ def test_a_date_with_no_date_in_train_rows_is_named_as_the_user_can_drop_it():
     with pytest.raises(PipelineError) as info:
         Preprocessor("y", "binary", missing="impute", dates=DATES).fit_frame(train.iloc[:, :-1])
     assert str(info.value).endswith("; drop: [d] in the schema file, or clean.dates: drop")
+
+
+def test_fit_scaler_takes_the_dates_from_cleaning_json(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    io.write_table(dated([1, 4]), scale.TRAIN)
+    io.write_json({"target": "y", "task": "binary", "reason": ""}, io.TASK)
+    roles = {"drop": [], "dates": {"d": ["year", "month", "days"]}}
+    io.write_json({"missing": "impute", "roles": roles}, io.CLEANING)
+    scale.run(parse_params({"data": {"target": "y"}}))
+    saved = io.read_json(io.PREPROCESSOR)
+    assert saved["indicators"] == {"d": "d__missing", "x": "x__missing"}
+    io.write_json({"missing": "impute"}, io.CLEANING)  # an older validate's
+    with pytest.raises(PipelineError, match=r"fit_scaler: .* lacks `missing` or `roles\.dates`"):
+        scale.run(parse_params({"data": {"target": "y"}}))
