@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
+from pipeline.core.tables import date_feature
+
 PARTS = ("year", "month", "day", "dayofweek", "hour", "days")
 _DATE = (
     r"^\s*[0-9]{4}(-[0-9]{2}-[0-9]{2}|/[0-9]{2}/[0-9]{2})"
@@ -83,7 +85,7 @@ def date_features(
         if wrong.any():
             bad[column] = values[wrong]
         for part in dates[column]:
-            columns[f"{column}_{part}"] = _part(times, part).astype(np.float64)
+            columns[date_feature(column, part)] = _part(times, part).astype(np.float64)
     return pd.DataFrame(columns, index=df.index), bad
 
 

@@ -22,11 +22,12 @@ from pandas.api import types as ptypes
 from pipeline.checks.cleaning import convert_units
 from pipeline.checks.column_types import apply_types, decide_types, profile
 from pipeline.checks.dates import date_features
+from pipeline.checks.dialect import Dialect
 from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import CsvParams
 from pipeline.core.schema import TableSchema
-from pipeline.core.tables import fixed_chunks
+from pipeline.core.tables import date_columns, fixed_chunks
 from pipeline.features.preprocessor import Preprocessor
 
 # Rows per forward pass, fixed (not data.batch_rows): a row's float32 output can differ in its
@@ -46,7 +47,7 @@ def raw_names(
     """Column the model sees -> column of the raw table (undoing the schema's unit renames;
     a date feature comes from its date column)."""
     renamed = {u.rename: col for col, u in schema.units.items() if u.rename}
-    renamed |= {f"{col}_{part}": col for col, parts in (dates or {}).items() for part in parts}
+    renamed |= {f: col for col, features in date_columns(dates or {}).items() for f in features}
     return {c: renamed.get(c, c) for c in [*pre.numeric_, *pre.categories_]}
 
 
@@ -138,14 +139,20 @@ def prepare(
 
 
 def open_input(
-    input_path: str, batch_rows: int, names: list[str], dialect: CsvParams | None = None
+    input_path: str,
+    batch_rows: int,
+    names: list[str],
+    dialect: CsvParams | None = None,
+    trained: dict[str, str] | None = None,
 ) -> RawFile:
-    """The input file (a CSV split as `dialect`, data.csv, says), its model columns checked; a
-    file that is not a table is named."""
+    """The input file (a CSV split as `dialect`, data.csv, says; where that is auto and its head
+    cannot tell, as `trained`, the training table's dialect), its model columns checked; a file
+    that is not a table is named."""
     if not Path(input_path).exists():
         raise PipelineError(f"--input: {input_path!r} does not exist")
     try:
-        raw = RawFile(Path(input_path), batch_rows, dialect)
+        known = None if trained is None else Dialect(**trained)
+        raw = RawFile(Path(input_path), batch_rows, dialect, known)
     except Unreadable as exc:
         raise PipelineError(f"--input: {input_path!r} {exc}") from None
     missing = [name for name in names if name not in raw.columns]
