@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
+from pipeline.core.tables import date_columns, date_feature
+
 PARTS = ("year", "month", "day", "dayofweek", "hour", "days")
 _DATE = (
     r"^\s*[0-9]{4}(-[0-9]{2}-[0-9]{2}|/[0-9]{2}/[0-9]{2})"
@@ -65,8 +67,8 @@ def date_parts(timed: bool) -> list[str]:
 
 
 def feature_sources(dates: dict[str, list[str]]) -> dict[str, str]:
-    """Date feature -> its date column (`d_year` -> `d`)."""
-    return {f"{column}_{part}": column for column, parts in dates.items() for part in parts}
+    """Date feature -> its date column (`d_year` -> `d`), from date column -> parts."""
+    return {f: column for column, features in date_columns(dates).items() for f in features}
 
 
 def date_features(
@@ -88,7 +90,7 @@ def date_features(
         if wrong.any():
             bad[column] = values[wrong]
         for part in dates[column]:
-            columns[f"{column}_{part}"] = _part(times, part).astype(np.float64)
+            columns[date_feature(column, part)] = _part(times, part).astype(np.float64)
     return pd.DataFrame(columns, index=df.index), bad
 
 

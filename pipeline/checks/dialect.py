@@ -8,6 +8,12 @@ One fitting delimiter is taken; none leaves `,` (a table of one column, or a fil
 rows validate names); more than one is ambiguous and stops, naming data.csv.delimiter. The
 decimal mark is `,` when the delimiter is not `,` and the head's numbers are written `1,5` (never
 `1.5`); both kinds stop, naming data.csv.decimal.
+
+validate records what it read the table with (models/preprocess/cleaning.json: `dialect`).
+`predict` still detects its --input's dialect (a file exported anew may differ), but where the
+head cannot tell (no delimiter fits, or several including training's; no number with a decimal
+mark) it takes training's, so a cell written `3,5` reads as it did in training; a dialect that
+differs from training's is said as a warning.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CANDIDATES = (",", ";", "\t", "|")
 HEAD_BYTES = 1 << 16
@@ -37,19 +44,31 @@ class Dialect:
     detected: bool = False  # auto found something other than `,` and `.`
     hint: str = ""  # another delimiter that fits the head where this one does not
 
+    def as_json(self) -> dict[str, str]:
+        """What validate records in models/preprocess/cleaning.json."""
+        return {"delimiter": self.delimiter, "decimal": self.decimal}
+
 
 def name(delimiter: str) -> str:
     return "tab" if delimiter == "\t" else repr(delimiter)
 
 
-def detect(path: Path, delimiter: str = "auto", decimal: str = "auto") -> Dialect:
+def detect(
+    path: Path, delimiter: str = "auto", decimal: str = "auto", known: Dialect | None = None
+) -> Dialect:
     """The dialect of the CSV at `path` (checked to be text before); ValueError (its message
-    names the data.csv key to set) when `auto` cannot tell."""
+    names the data.csv key to set) when `auto` cannot tell. `known`: the training table's
+    (predict), taken for an `auto` key where the head cannot tell."""
     head = _head(path)
     records = {d: _records(*head, d) for d in CANDIDATES}
     fitting = [d for d in CANDIDATES if _fits(records[d])]
     auto_delimiter, auto_decimal = delimiter == "auto", decimal == "auto"
-    if auto_delimiter:
+    from_known: set[str] = set()  # keys the head cannot tell, taken from `known`
+    unsure = not fitting or (len(fitting) > 1 and known is not None and known.delimiter in fitting)
+    if auto_delimiter and known is not None and unsure:
+        delimiter = known.delimiter
+        from_known.add("delimiter")
+    elif auto_delimiter:
         if len(fitting) > 1:
             shown = " or ".join(name(d) for d in fitting)
             raise ValueError(
@@ -71,8 +90,13 @@ def detect(path: Path, delimiter: str = "auto", decimal: str = "auto") -> Dialec
                 f"to the decimal mark: ',' or '.'"
             )
         decimal = "," if comma else "."
+        if known is not None and delimiter != "," and not comma and not point:
+            decimal = known.decimal
+            from_known.add("decimal")
 
     def how(auto: bool, key: str) -> str:
+        if key in from_known:
+            return f"data.csv.{key} auto, as in training: the head does not tell"
         return f"detected: data.csv.{key} auto" if auto else f"data.csv.{key}"
 
     return Dialect(
@@ -119,4 +143,17 @@ def _numbers(records: list[list[str]]) -> tuple[list[str], list[str]]:
     return (
         [c for c in cells if COMMA_NUMBER.fullmatch(c)],
         [c for c in cells if POINT_NUMBER.fullmatch(c)],
+    )
+
+
+def differs(used: Dialect, trained: dict[str, Any] | None) -> str | None:
+    """A warning when the dialect an input is read with differs from the training table's
+    (cleaning.json's `dialect`: None for a Parquet table or a model saved before it)."""
+    if trained is None or used.as_json() == trained:
+        return None
+    was = f"{name(trained['delimiter'])} between fields, {trained['decimal']!r} as decimal mark"
+    return (
+        f"read with {used.said}, but the training table had {was} "
+        f"(models/preprocess/cleaning.json): fine for a file exported another way; if it is "
+        f"read wrong, set data.csv.delimiter and data.csv.decimal"
     )

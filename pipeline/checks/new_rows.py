@@ -22,6 +22,7 @@ from pandas.api import types as ptypes
 from pipeline.checks.cleaning import convert_units
 from pipeline.checks.column_types import apply_types, decide_types, profile
 from pipeline.checks.dates import date_features, feature_sources
+from pipeline.checks.dialect import Dialect
 from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import CsvParams
@@ -129,14 +130,20 @@ def prepare(
 
 
 def open_input(
-    input_path: str, batch_rows: int, names: list[str], dialect: CsvParams | None = None
+    input_path: str,
+    batch_rows: int,
+    names: list[str],
+    dialect: CsvParams | None = None,
+    trained: dict[str, str] | None = None,
 ) -> RawFile:
-    """The input file (a CSV split as `dialect`, data.csv, says), its model columns checked; a
-    file that is not a table is named."""
+    """The input file (a CSV split as `dialect`, data.csv, says; where that is auto and its head
+    cannot tell, as `trained`, the training table's dialect), its model columns checked; a file
+    that is not a table is named."""
     if not Path(input_path).exists():
         raise PipelineError(f"--input: {input_path!r} does not exist")
     try:
-        raw = RawFile(Path(input_path), batch_rows, dialect)
+        known = None if trained is None else Dialect(**trained)
+        raw = RawFile(Path(input_path), batch_rows, dialect, known)
     except Unreadable as exc:
         raise PipelineError(f"--input: {input_path!r} {exc}") from None
     missing = [name for name in names if name not in raw.columns]

@@ -64,8 +64,15 @@ class Unreadable(Exception):
 class RawFile:
     """An opened table: `columns`, file-level findings, and `batches()` to read it (again)."""
 
-    def __init__(self, path: Path, batch_rows: int, dialect: CsvParams | None = None) -> None:
-        """`dialect`: data.csv (a CSV's delimiter and decimal mark; default auto)."""
+    def __init__(
+        self,
+        path: Path,
+        batch_rows: int,
+        dialect: CsvParams | None = None,
+        known: Dialect | None = None,
+    ) -> None:
+        """`dialect`: data.csv (a CSV's delimiter and decimal mark; default auto); `known`: the
+        training table's, for what the head cannot tell (predict)."""
         self.path = Path(path)
         self.batch_rows = batch_rows
         self.columns: list[str] = []
@@ -83,7 +90,7 @@ class RawFile:
             _check_text(self.path)
             settings = dialect or CsvParams()
             try:
-                self.dialect = detect(self.path, settings.delimiter, settings.decimal)
+                self.dialect = detect(self.path, settings.delimiter, settings.decimal, known)
             except ValueError as exc:
                 raise Unreadable(str(exc)) from None
             self._header = _csv_header(self.path, self.dialect.delimiter)

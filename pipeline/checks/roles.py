@@ -53,6 +53,7 @@ from pipeline.checks.expectations import EXAMPLES
 from pipeline.checks.validation_report import Report
 from pipeline.core.params import Params
 from pipeline.core.schema import TableSchema
+from pipeline.core.tables import date_feature
 
 ROLE_ROWS = 100_000  # distinct values, dates and times of day are looked for in these first rows
 ID_SHARE = 0.9  # distinct share of a text column's non-null values that makes it an identifier
@@ -269,7 +270,7 @@ def decide_roles(
                     passed=False,
                 )
             parts = date_parts(e.timed) if dates_rule == "features" else []
-            names = [f"{column}_{p}" for p in parts]
+            names = [date_feature(column, p) for p in parts]
             clash = next((name for name in names if name in taken), None)
             if clash is not None:
                 problems.add(

@@ -6,9 +6,9 @@ their rows (a numeric target under `data.task: auto|regression` stops counting p
 TARGET_VALUES_KEPT distinct values: it is a regression target by then), the categories of each
 one-hot feature with their rows (what `encode` will give it: one input each, after the category
 cap of `pipeline.features.categories`, applied here to the rows expected in train), and the
-feature columns holding a null (under clean.missing: impute each adds an indicator input). The
-model's parameter count comes from `pipeline.model.sizing`, the split's shares from
-`SplitParams.shares`.
+feature columns holding a null (under clean.missing: impute each adds an indicator input; a
+date column's features share one). The model's parameter count comes from
+`pipeline.model.sizing`, the split's shares from `SplitParams.shares`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pipeline.checks.value_rules import constant_target_rule
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import ModelParams, Params, SplitParams
 from pipeline.core.schema import TableSchema
-from pipeline.core.tables import is_numeric
+from pipeline.core.tables import date_columns, is_numeric
 from pipeline.core.task import MAX_INTEGER_CLASSES, infer_classification, resolve_task
-from pipeline.features.categories import capped_width
+from pipeline.features.categories import capped_width, indicated
 from pipeline.model.card import ensemble_text
 from pipeline.model.feature_layout import FeatureLayout, embedding_size, embedding_spec
 from pipeline.model.sizing import (
@@ -44,8 +44,15 @@ assert TARGET_VALUES_KEPT > MAX_INTEGER_CLASSES  # past it, `auto` reads numbers
 class TableFacts:
     """Counts over the clean batches: `add(batch)` for each."""
 
-    def __init__(self, params: Params, schema: TableSchema, prototype: pd.DataFrame) -> None:
-        """`prototype`: a clean batch (any rows), for the columns and their types."""
+    def __init__(
+        self,
+        params: Params,
+        schema: TableSchema,
+        prototype: pd.DataFrame,
+        dates: dict[str, list[str]] | None = None,
+    ) -> None:
+        """`prototype`: a clean batch (any rows), for the columns and their types; `dates`:
+        date column -> its parts (`RolePlan.dates`), whose features share one indicator."""
         self.target = params.data.target
         self.rows = 0
         self.has_target = self.target in prototype
@@ -85,6 +92,7 @@ class TableFacts:
             else:
                 self.one_hot[column] = {}
         self.with_nulls: set[str] = set()  # feature columns holding a null
+        self._dates = date_columns(dates or {})
 
     def add(self, df: pd.DataFrame) -> None:
         self.rows += len(df)
@@ -138,13 +146,18 @@ class TableFacts:
         widths = {c: [len(seen), self.codes(c, seen)] for c, seen in counted.items()}
         return {c: w for c, w in widths.items() if c not in self._orders and w[1] < w[0]}
 
+    def indicators(self) -> list[str]:
+        """The columns that get a missing-value indicator under clean.missing: impute (nulls
+        left in the clean table): each feature column holding a null, a date's features as
+        their date column."""
+        return sorted(indicated(self.with_nulls, self._dates))
+
     def encoded_width(self) -> int:
-        """Inputs `encode` gives the table: with clean.missing: impute (nulls left in the clean
-        table), one indicator per feature column holding a null."""
+        """Inputs `encode` gives the table, indicators included."""
         categories = {**self.features}
         for column, seen in self.one_hot.items():
             categories[column] = self.codes(column, seen)
-        return features_width(categories) + len(self.with_nulls)
+        return features_width(categories) + len(self.indicators())
 
     def layout(self) -> FeatureLayout:
         """What the model's embeddings would apply to: numeric features and ordinal codes with
@@ -285,7 +298,7 @@ def size_rules(facts: TableFacts, params: Params) -> tuple[list[dict[str, Any]],
     if facts.capped_columns():
         summary["model_size"]["capped"] = facts.capped_columns()
     if facts.with_nulls:
-        summary["model_size"]["missing_indicators"] = sorted(facts.with_nulls)
+        summary["model_size"]["missing_indicators"] = facts.indicators()
     in_embeddings = embedding_size(width, embeddings)[1]
     if embeddings:
         summary["model_size"]["embedding_parameters"] = in_embeddings

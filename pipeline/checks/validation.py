@@ -28,6 +28,7 @@ from pipeline.checks.column_types import (
     profile,
 )
 from pipeline.checks.dates import feature_sources
+from pipeline.checks.dialect import Dialect
 from pipeline.checks.missing_values import NullRows, big_drop_rule, choose_missing
 from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.checks.roles import RoleApplier, RoleEvidence, RolePlan, decide_roles
@@ -175,7 +176,7 @@ def validate_batches(
             checks.add(frame)
             clean = cleaner.clean(featured)
             if facts is None:
-                facts = TableFacts(params, schema, clean)
+                facts = TableFacts(params, schema, clean, plan.dates)
             facts.add(clean)
             sink(clean)
     except Unreadable as exc:
@@ -197,16 +198,22 @@ def validate_batches(
 
 
 def cleaning_rules(
-    schema: TableSchema, params: Params, missing: str, roles: dict[str, Any]
+    schema: TableSchema,
+    params: Params,
+    missing: str,
+    roles: dict[str, Any],
+    dialect: Dialect | None = None,
 ) -> dict[str, Any]:
     """What `predict` must apply to new rows the way it was applied here (saved as JSON);
     `missing`: clean.missing as resolved for the table (drop or impute), which fit_scaler and
     cv read here too; `roles`: the report's (`RolePlan.report`), of which predict needs the
-    dates (it reads only the columns the model was fit on: the dropped ones are not needed)."""
+    dates (it reads only the columns the model was fit on: the dropped ones are not needed);
+    `dialect`: a CSV's as read (None: Parquet), which predict compares its input's with."""
     return {
         "target": params.data.target,
         "missing": missing,
         "max_abs": params.validate_.max_abs,
         "schema": schema.model_dump(mode="json"),
         "roles": {"dates": roles["dates"]},
+        "dialect": None if dialect is None else dialect.as_json(),
     }

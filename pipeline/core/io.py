@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.core.errors import PipelineError
+from pipeline.core.tables import date_columns
 
 # Artifacts, relative to the project root (DVC runs stages there). dvc.yaml names the same paths.
 VALIDATED = Path("data/validated.parquet")
@@ -216,6 +217,25 @@ def read_json(path: Path) -> Any:
             f"{str(path)!r} is not valid JSON ({type(exc).__name__}); rebuild it with "
             f"`dvc repro --force <stage that writes it>`"
         ) from None
+
+
+def fit_inputs(stage: str) -> tuple[str, dict[str, list[str]]]:
+    """What fitting the preprocessing (fit_scaler, cv) takes from validate's CLEANING:
+    clean.missing as validate resolved it (drop or impute), and each date column's feature
+    columns. A file from before these keys, or none, stops `stage` with what to rerun."""
+    if not CLEANING.exists():
+        raise PipelineError(
+            f"{stage}: missing input {str(CLEANING)!r}: run `dvc repro` to build it first"
+        )
+    cleaning = read_json(CLEANING)
+    try:
+        missing, dates = cleaning["missing"], cleaning["roles"]["dates"]
+    except (KeyError, TypeError):
+        raise PipelineError(
+            f"{stage}: {CLEANING} was written by an older validate (it lacks `missing` or "
+            f"`roles.dates`); rerun validate: `dvc repro`"
+        ) from None
+    return missing, date_columns(dates)
 
 
 def escape_formula(value: Any) -> Any:

@@ -7,6 +7,7 @@ values. `pipeline.core.config` reads params.yaml into these.
 
 from __future__ import annotations
 
+import math
 import posixpath
 import re
 from typing import Annotated, Literal
@@ -214,12 +215,21 @@ SCHEDULER_KEYS = {
 Monitor = Literal["val_loss", "val_accuracy", "val_rmse", "val_mae"]
 
 
+# train.batch_size: auto. 256 rows a step (the suite's choice) until an epoch would take more
+# than 256 steps (65,536 train rows); past that the batch doubles with the rows, so a 300k-row
+# table takes 256-step epochs of 1,024 rows instead of 1,200 steps of 256 (about twice the rows
+# a second on 2 CPU cores: benchmarks/RESULTS.md, "train throughput").
+AUTO_BATCH = 256
+AUTO_STEPS = 256
+AUTO_BATCH_MAX = 8192
+
+
 class TrainParams(Section):
     epochs: Annotated[int, Field(ge=1)] = 200
     batch_size: Annotated[
-        Annotated[int, Field(ge=1)] | Literal["full"],
-        Field(description="an integer >= 1, or full (the whole train split)"),
-    ] = 256
+        Annotated[int, Field(ge=1)] | Literal["auto", "full"],
+        Field(description="an integer >= 1, auto (grows with the train rows), or full"),
+    ] = "auto"
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adamw"
     lr: Annotated[float, Field(gt=0)] = 0.001
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
@@ -253,9 +263,25 @@ class TrainParams(Section):
     progress: bool = True
 
     def rows_per_batch(self, rows: int) -> int:
-        """Rows in a batch of a split of `rows` rows: batch_size, or all of them (`full`, or
-        a batch_size larger than the split)."""
-        return rows if self.batch_size == "full" else min(self.batch_size, rows)
+        """Rows in a batch of a split of `rows` rows: batch_size (`auto`: AUTO_BATCH, doubled
+        for each doubling of the rows past AUTO_STEPS batches an epoch, at most AUTO_BATCH_MAX),
+        or all of them (`full`, or a batch larger than the split)."""
+        if self.batch_size == "full":
+            return rows
+        if self.batch_size == "auto":
+            batch = AUTO_BATCH
+            while rows > batch * AUTO_STEPS and batch < AUTO_BATCH_MAX:
+                batch *= 2
+            return min(batch, rows)
+        return min(self.batch_size, rows)
+
+    def learning_rate(self, rows: int) -> float:
+        """train.lr, times sqrt(batch / AUTO_BATCH) when batch_size: auto grew the batch (the
+        square-root rule for Adam-type optimizers), so a larger batch takes larger steps."""
+        if self.batch_size != "auto":
+            return self.lr
+        batch = self.rows_per_batch(rows)
+        return self.lr * math.sqrt(batch / AUTO_BATCH) if batch > AUTO_BATCH else self.lr
 
     def warnings(self) -> list[str]:
         """Settings that are valid but do nothing, or likely not what was meant."""

@@ -1,9 +1,10 @@
 """Facts about tables every layer shares: the encoded label's column name, which columns are
-numbers, and frames read in batches (a source of train rows, fixed-size chunks)."""
+numbers, the names of a date column's features, and frames read in batches (a source of train
+rows, fixed-size chunks)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import pandas as pd
 from pandas.api import types as ptypes
@@ -28,6 +29,17 @@ def is_numeric(values: pd.Series) -> bool:
 def numeric_features(df: pd.DataFrame, target: str) -> list[str]:
     """Numeric feature columns in table order (booleans count as categories)."""
     return [c for c in df.columns if c != target and is_numeric(df[c])]
+
+
+def date_feature(column: str, part: str) -> str:
+    """The name of a date column's feature (`pipeline.checks.dates`): `<column>_<part>`."""
+    return f"{column}_{part}"
+
+
+def date_columns(dates: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """Date column -> the names of its features, from date column -> parts (validate's
+    `roles.dates`, as models/preprocess/cleaning.json holds them)."""
+    return {column: [date_feature(column, p) for p in parts] for column, parts in dates.items()}
 
 
 def fixed_chunks(frames: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:

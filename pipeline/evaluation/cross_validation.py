@@ -54,16 +54,18 @@ def fold_scores(
     task: str,
     rules: dict[str, Any],
     missing: str,
+    dates: dict[str, list[str]] | None = None,
 ) -> dict[str, float | None]:
     """Fit preprocessing and the model on every fold but `fold`; score `fold`'s rows
-    (`missing`: clean.missing as validate resolved it, drop or impute)."""
+    (`missing`: clean.missing as validate resolved it, drop or impute; `dates`: each date
+    column's features)."""
 
     target = params.data.target
     held = table[FOLD].to_numpy() == fold
     train, val = table[~held].drop(columns=[FOLD]), table[held].drop(columns=[FOLD])
     if params.split.oversample == "random":
         train = oversample(train, target, params.seed)
-    pre = Preprocessor.from_params(params, task, rules, missing).fit_frame(train)
+    pre = Preprocessor.from_params(params, task, rules, missing, dates).fit_frame(train)
     encoder = pre.to_json()
     tables = {
         name: pre.transform(part, f"{name} (cv fold {fold})").table
@@ -103,12 +105,17 @@ def aggregate(per_fold: list[dict[str, float | None]]) -> dict[str, dict[str, fl
 
 
 def cross_validate(
-    table: pd.DataFrame, params: Params, task: str, rules: dict[str, Any], missing: str
+    table: pd.DataFrame,
+    params: Params,
+    task: str,
+    rules: dict[str, Any],
+    missing: str,
+    dates: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Scores of every fold and their mean ± std, as written to reports/cv.json."""
 
     folds = sorted(int(f) for f in np.unique(table[FOLD]))
-    per_fold = [fold_scores(table, k, params, task, rules, missing) for k in folds]
+    per_fold = [fold_scores(table, k, params, task, rules, missing, dates) for k in folds]
     return {
         "enabled": True,
         "k": len(folds),

@@ -8,6 +8,13 @@ unseen in train rows is not "other": it follows encode.unknown, as in a column w
 A column with a declared order (the schema file) keeps every category. `validate` applies the
 same rule to its counts to size the model.
 
+Missing-value indicators (clean.missing: impute): one per column with a null in train rows,
+except that the features of one date column (`d_year`, `d_month`, ... made by validate, see
+`pipeline.checks.dates`) share one, named for the date column (`d__missing`): they are null
+together, as every part comes from the one parsed time (a cell that is null or not a date gives
+none; a date without a time gives hour 0, not null). Were they ever null apart, the indicator
+is 1 where any of them is null: the date was not whole.
+
 Names that cannot collide: the "other" level is OTHER and a missing-value indicator is
 `<column>` + MISSING_SUFFIX, each lengthened by underscores while it equals a name already in
 use (a category of the column; a column or feature name).
@@ -15,7 +22,7 @@ use (a category of the column; a column or feature name).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 OTHER = "__other__"
@@ -50,6 +57,16 @@ def fit_cap(
         return kept, None
     label = unique_name(OTHER, counts)
     return [*kept, label], {"label": label, "members": folded}
+
+
+def indicated(columns: Iterable[str], dates: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """Column whose indicator it is -> the columns it covers, for `columns` (those with a null):
+    a date feature's indicator is its date column's (`dates`: date column -> its features)."""
+    source = {feature: column for column, features in dates.items() for feature in features}
+    groups: dict[str, list[str]] = {}
+    for column in columns:
+        groups.setdefault(source.get(column, column), []).append(column)
+    return groups
 
 
 def indicator_names(columns: list[str], taken: Collection[str]) -> dict[str, str]:

@@ -15,7 +15,9 @@ clean.missing: impute fills a null with the train rows' median (numbers) or most
 (categories) and, for each column with a null in train rows, adds a 0/1 input
 `<column>__missing` (1 where the value was null; a plain input, never embedded) after every
 other feature, so the model can tell a filled value from a real one (scikit-learn's
-SimpleImputer(add_indicator=True)). One rule for both kinds: a category column's null is not a
+SimpleImputer(add_indicator=True)); the features of one date column share one indicator,
+`<date column>__missing` (`pipeline.features.categories`; the fill values:
+`pipeline.features.imputation`). One rule for both kinds: a category column's null is not a
 level of its own, so an ordinal code or a declared order needs no code for it.
 """
 
@@ -33,16 +35,16 @@ import pyarrow.compute as pc
 from pipeline.core.errors import PipelineError
 from pipeline.core.schema import EncodeRule
 from pipeline.core.tables import LABEL, Batches, fixed_chunks, frame_batches
-from pipeline.features.categories import fit_cap, indicator_names, text_counts
+from pipeline.features.categories import fit_cap, indicated, indicator_names, text_counts
+from pipeline.features.imputation import fit_fill
 from pipeline.features.scaling import (
     FLOAT32_MAX,
     clip_values,
-    column_values,
     fit_center_scale,
     fit_quantiles,
     quantile_normal,
 )
-from pipeline.features.statistics import CHUNK_ROWS, Moments, TrainStats, as_text, plain
+from pipeline.features.statistics import CHUNK_ROWS, TrainStats, as_text
 
 UNSEEN_CODE = -1.0  # ordinal code of a category not seen in train rows
 
@@ -74,7 +76,8 @@ class Preprocessor:
     """Impute (clean.missing as validate resolved it: drop or impute), scale numeric columns
     (scale.method), encode categorical ones (encode.method, per-column schema rules, capped by
     max_categories and min_frequency; None and 1: no cap), encode the target; fitted on train
-    rows only."""
+    rows only. `dates`: date column -> its feature columns (validate's, from
+    models/preprocess/cleaning.json): they share one missing-value indicator."""
 
     def __init__(
         self,
@@ -93,6 +96,7 @@ class Preprocessor:
         seed: int = 0,
         max_categories: int | None = None,
         min_frequency: int = 1,
+        dates: Mapping[str, list[str]] | None = None,
     ) -> None:
         self.target = target
         self.task = task
@@ -109,13 +113,20 @@ class Preprocessor:
         self.seed = seed
         self.max_categories = max_categories
         self.min_frequency = min_frequency
+        self.dates = {c: list(f) for c, f in (dates or {}).items()}
 
     @classmethod
     def from_params(
-        cls, params: Any, task: str, rules: Mapping[str, EncodeRule], missing: str
+        cls,
+        params: Any,
+        task: str,
+        rules: Mapping[str, EncodeRule],
+        missing: str,
+        dates: Mapping[str, list[str]] | None = None,
     ) -> Self:
-        """Settings from the pipeline's params (scale, encode, seed), the schema's rules and
-        clean.missing as validate resolved it (models/preprocess/cleaning.json)."""
+        """Settings from the pipeline's params (scale, encode, seed), the schema's rules, and
+        clean.missing and the date features as validate resolved them
+        (models/preprocess/cleaning.json, `pipeline.core.io.fit_inputs`)."""
         return cls(
             params.data.target,
             task,
@@ -132,6 +143,7 @@ class Preprocessor:
             seed=params.seed,
             max_categories=params.encode.max_categories,
             min_frequency=params.encode.min_frequency,
+            dates=dates,
         )
 
     # ---- fit ---------------------------------------------------------------------------
@@ -153,7 +165,7 @@ class Preprocessor:
             raise PipelineError("fit_scaler: the train split has no rows")
         impute = self.missing == "impute"
         nulls = stats.null_columns() if impute else []
-        fill = self._fit_fill(batches, stats) if impute else {}
+        fill = fit_fill(batches, stats, self.dates) if impute else {}
         self.columns_ = stats.columns
         self.numeric_ = stats.numeric
         self.fill_ = fill
@@ -172,7 +184,10 @@ class Preprocessor:
             else None
         )
         self._fit_categories(stats.counts)
-        self.indicators_ = indicator_names(nulls, {*self.columns_, *self.features_, LABEL})
+        self.indicated_ = indicated(nulls, self.dates)
+        self.indicators_ = indicator_names(
+            list(self.indicated_), {*self.columns_, *self.features_, LABEL}
+        )
         self.features_ += list(self.indicators_.values())
         self.classes_ = None if self.task == "regression" else sorted(map(str, stats.classes))
         self.target_scaling_ = None
@@ -184,37 +199,6 @@ class Preprocessor:
             }
         self.n_rows_ = stats.rows
         return self
-
-    def _fit_fill(self, batches: Batches, stats: TrainStats) -> dict[str, Any]:
-        """clean.missing: impute — the median of each numeric column (exact: the column is read
-        whole) and the most frequent value of each other one; the filled values then join the
-        statistics, as in scikit-learn's Pipeline(SimpleImputer, scaler)."""
-        empty = [c for i, c in enumerate(stats.numeric) if stats.moments.n[i] == 0]
-        empty += [c for c in stats.categorical if not stats.counts[c]]
-        if empty:
-            raise PipelineError(
-                f"fit_scaler: column(s) {empty} have no values in the {stats.rows} train rows, "
-                f"so clean.missing: impute has nothing to fill them with; drop them in the "
-                f"schema file"
-            )
-        fill: dict[str, Any] = {}
-        width = len(stats.numeric)
-        for i, column in enumerate(stats.numeric):
-            value = float(np.median(column_values(batches, column)))
-            fill[column] = value
-            nulls = stats.rows - stats.moments.n[i]
-            if nulls:  # n copies of one value: mean = value, M2 = 0
-                filled = Moments(width)
-                filled.n[i], filled.mean[i] = nulls, value
-                stats.moments.merge(filled.n, filled.mean, filled.m2)
-                stats.low[i], stats.high[i] = min(stats.low[i], value), max(stats.high[i], value)
-        for column in stats.categorical:
-            counts = stats.counts[column]
-            top = max(counts.values())
-            value = min(v for v, c in counts.items() if c == top)  # ties: the smallest
-            fill[column] = plain(value)
-            counts[value] += stats.rows - sum(counts.values())
-        return fill
 
     def fit_frame(self, df: pd.DataFrame) -> Self:
         """Fit on one in-memory frame of train rows."""
@@ -284,7 +268,7 @@ class Preprocessor:
         """Impute, check nulls, scale and encode one batch: float32 features in `features_`
         order, plus LABEL when `target` (the encoded target)."""
         self._check_fitted()
-        was_null = {c: df[c].isna().to_numpy() for c in self.indicators_}
+        was_null = {c: df[cs].isna().any(axis=1).to_numpy() for c, cs in self.indicated_.items()}
         df, imputed = self.impute(df)
         categorical = list(self.categories_)
         check_no_nulls(
@@ -389,7 +373,12 @@ class Preprocessor:
             # keys only when used: the JSON of a table without them is unchanged
             **({"other": self.other_} if self.other_ else {}),
             **({"indicators": self.indicators_} if self.indicators_ else {}),
+            **({"indicated": dated} if (dated := self._dated()) else {}),
         }
+
+    def _dated(self) -> dict[str, list[str]]:
+        """The indicators that cover more than their own column (a date's features)."""
+        return {c: cs for c, cs in self.indicated_.items() if cs != [c]}
 
     @classmethod
     def from_json(cls, saved: Mapping[str, Any]) -> Self:
@@ -416,6 +405,8 @@ class Preprocessor:
         pre.categories_ = {c: list(v) for c, v in saved["categorical"].items()}
         pre.other_ = {c: dict(o) for c, o in saved.get("other", {}).items()}
         pre.indicators_ = dict(saved.get("indicators", {}))
+        dated = saved.get("indicated", {})
+        pre.indicated_ = {c: list(dated.get(c, [c])) for c in pre.indicators_}
         pre.encoding_ = dict(saved["encoding"])
         pre.features_ = list(saved["features"])
         pre.classes_ = None if saved["classes"] is None else list(saved["classes"])

@@ -36,8 +36,8 @@ def run(params: Params) -> None:
         parts = {name: io.read_table(io.SPLIT_DIR / f"{name}.parquet") for name in ("train", "val")}
     table = fold_table(parts, params, task)
     schema, _ = load_schema(params.data.path)
-    missing = io.read_json(io.CLEANING)["missing"]  # clean.missing as validate resolved it
-    report = cross_validate(table, params, task, schema.encode, missing)
+    missing, dates = io.fit_inputs("cv")  # as validate resolved them
+    report = cross_validate(table, params, task, schema.encode, missing, dates)
     io.write_json(report, io.CV_REPORT)
     shown = ", ".join(
         f"{name} {s['mean']:.4f} ± {s['std']:.4f}"

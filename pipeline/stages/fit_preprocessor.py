@@ -2,7 +2,8 @@
 on the train rows only, streamed in batches of data.batch_rows; save it as JSON.
 
 clean.missing comes as validate resolved it (models/preprocess/cleaning.json: auto is drop or
-impute there). Columns whose categories were capped (encode.max_categories,
+impute there), with the features validate made of each date column (they share one
+missing-value indicator). Columns whose categories were capped (encode.max_categories,
 encode.min_frequency) and the missing-value indicators are said on stderr and kept in the JSON
 (`other`, `indicators`), which encode, cv and predict apply.
 
@@ -28,8 +29,8 @@ def run(params: Params) -> None:
     task = read_task(params.data.target)
     schema, _ = load_schema(params.data.path)
     batch = params.data.batch_rows
-    missing = io.read_json(io.CLEANING)["missing"]
-    pre = Preprocessor.from_params(params, task, schema.encode, missing)
+    missing, dates = io.fit_inputs("fit_scaler")
+    pre = Preprocessor.from_params(params, task, schema.encode, missing, dates)
     pre.fit(lambda columns: io.iter_table(TRAIN, batch, columns))
     io.write_json(pre.to_json(), io.PREPROCESSOR)
     for line in fit_notes(pre, params):

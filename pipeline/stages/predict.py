@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from pipeline.checks.dialect import differs
 from pipeline.checks.new_rows import learned_dates, open_input, prepare, raw_names, typed_batches
 from pipeline.core import io
 from pipeline.core.errors import PipelineError
@@ -34,8 +35,9 @@ def run_predict(
     batch_rows: int = 262_144,
     dialect: CsvParams | None = None,
 ) -> None:
-    """Read, check, prepare and predict `input_path` (a CSV split as `dialect`, data.csv, says)
-    batch by batch; write the CSV atomically."""
+    """Read, check, prepare and predict `input_path` (a CSV split as `dialect`, data.csv, says:
+    auto detects it, training's where the head cannot tell, and warns when it differs from
+    training's) batch by batch; write the CSV atomically."""
     needed = [io.CLEANING, io.PREPROCESSOR, io.MODEL_CARD, io.MODEL_WEIGHTS]
     absent = [str(p) for p in needed if not p.exists()]
     if absent:
@@ -45,8 +47,12 @@ def run_predict(
     pre = Preprocessor.from_json(io.read_json(io.PREPROCESSOR))
     schema = TableSchema.model_validate(cleaning["schema"])
     names = list(dict.fromkeys(raw_names(pre, schema, learned_dates(cleaning)).values()))
-    raw = open_input(input_path, batch_rows, names, dialect)
-    if raw.dialect and raw.dialect.detected:
+    trained = cleaning.get("dialect")  # None: a Parquet table, or a model saved before it
+    raw = open_input(input_path, batch_rows, names, dialect, trained)
+    warning = raw.dialect and differs(raw.dialect, trained)
+    if warning:
+        print(f"predict: warning: --input {input_path}: {warning}", file=sys.stderr)
+    elif raw.dialect and raw.dialect.detected:
         print(f"predict: --input {input_path}: {raw.dialect.said}", file=sys.stderr)
     if id_column is not None and id_column not in raw.columns:
         raise PipelineError(f"predict: --id-column {id_column!r} is not a column of the input")

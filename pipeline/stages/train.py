@@ -89,7 +89,7 @@ def train_stage(params: Params, world: World) -> None:
         train = Tensors.from_table(io.read_table(inputs[1]), task, device)
     check_processes(params, len(train.y), world.size)
     batch_size = params.train.batch_size
-    if batch_size != "full" and batch_size > len(train.y) and world.main:
+    if isinstance(batch_size, int) and batch_size > len(train.y) and world.main:
         # Not an error: the same params must work on a smaller table (data.path is the only
         # switch); a batch larger than the split is the whole split, as `full` would be.
         print(
@@ -158,8 +158,15 @@ def train_stage(params: Params, world: World) -> None:
     io.write_json(card, io.MODEL_CARD)
     checkpoint.clear()
     where = str(device) if world.size == 1 else f"{world.size} processes ({device.type})"
+    rows, t = len(train.y), params.train
+    steps = (
+        f"; batch {t.rows_per_batch(rows)} at lr {t.learning_rate(rows):g} (train.batch_size: auto)"
+        if t.batch_size == "auto"
+        else ""
+    )
     print(
-        f"train: {card['parameters']} parameters on {where}{auto_note(params.model, layout)}; "
+        f"train: {card['parameters']} parameters on {where}{auto_note(params.model, layout)}"
+        f"{steps}; "
         f"restart {chosen.restart} of "
         f"{len(result.runs)} chosen; best epoch {chosen.best_epoch} of {len(chosen.history)} "
         f"({monitor} {chosen.best_value:.4f}); {chosen.stop_reason}"

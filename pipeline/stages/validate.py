@@ -69,9 +69,10 @@ def run(params: Params) -> None:
         for stale in STALE:
             stale.unlink(missing_ok=True)
         raise PipelineError(validation_failure(result))
-    io.write_json(
-        cleaning_rules(schema, params, result["missing"]["chosen"], result["roles"]), io.CLEANING
+    rules = cleaning_rules(
+        schema, params, result["missing"]["chosen"], result["roles"], source.dialect
     )
+    io.write_json(rules, io.CLEANING)
     io.write_json(
         {"target": params.data.target, "task": result["task"], "reason": result["task_reason"]},
         io.TASK,

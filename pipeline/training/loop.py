@@ -99,8 +99,10 @@ def make_loss(task: str, class_weights: str = "none", y: torch.Tensor | None = N
     return nn.MSELoss()
 
 
-def make_optimizer(model: nn.Module, params: TrainParams) -> torch.optim.Optimizer:
-    common = {"lr": params.lr, "weight_decay": params.weight_decay}
+def make_optimizer(model: nn.Module, params: TrainParams, rows: int) -> torch.optim.Optimizer:
+    """The optimizer at train.lr (scaled with the batch under batch_size: auto; `rows`: the
+    train rows)."""
+    common = {"lr": params.learning_rate(rows), "weight_decay": params.weight_decay}
     if params.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), **common)
     if params.optimizer == "adamw":
@@ -208,10 +210,10 @@ def fit(
     gradients; every process then holds the same model and takes the same decisions."""
     device = train.device
     loss_fn = make_loss(task, params.class_weights, train.y).to(device)
-    optimizer = make_optimizer(model, params)
+    n = len(train.y)
+    optimizer = make_optimizer(model, params, n)
     scheduler = make_scheduler(optimizer, params)
     generator = torch.Generator().manual_seed(seed)
-    n = len(train.y)
     batch_size = params.rows_per_batch(n)
     min_batch = 2 if any(isinstance(m, nn.BatchNorm1d) for m in model.modules()) else 1
     minimize = lower_is_better(params.monitor)

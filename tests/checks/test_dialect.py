@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.checks import rawfile
+from pipeline.checks.dialect import HEAD_BYTES, Dialect, differs
 from pipeline.checks.rawfile import RawFile, Unreadable
 from pipeline.core.params import CsvParams
 
@@ -112,3 +113,30 @@ def test_a_row_longer_than_the_largest_block_is_named_by_line(tmp_path, monkeypa
         "line 22 (data row 20) holds a row of about 9004 bytes, longer than the CSV reader's "
         "largest block (4096 bytes) can take; shorten that value, or save the table as Parquet"
     )
+
+
+def test_predict_takes_training_s_dialect_where_the_input_s_head_cannot_tell(tmp_path):
+    # whole numbers only in the head; a label written "3,5" past it
+    path = tmp_path / "new.csv"
+    path.write_text("x;size\n" + "1;S\n" * (HEAD_BYTES // 4) + "2;3,5\n")
+    trained = Dialect(";", ",")
+    raw = RawFile(path, 1 << 20, known=trained)
+    assert raw.dialect.as_json() == trained.as_json()
+    assert "',' as decimal mark (data.csv.decimal auto, as in training" in raw.dialect.said
+    assert pd.concat(raw.batches())["size"].iloc[-1] == "3.5"  # as validate read it
+    assert pd.concat(RawFile(path, 1 << 20).batches())["size"].iloc[-1] == "3,5"  # guessed
+    assert differs(raw.dialect, trained.as_json()) is None
+    # several delimiters fit the head: training's is taken, not refused
+    (tmp_path / "two.csv").write_text("a,b|c\n1,2|3\n")
+    assert RawFile(tmp_path / "two.csv", 10, known=Dialect("|", ".")).dialect.delimiter == "|"
+    with pytest.raises(Unreadable):
+        RawFile(tmp_path / "two.csv", 10, known=Dialect(";", "."))
+
+
+def test_an_input_read_another_way_than_training_is_said():
+    used = Dialect(";", ",", said="';' between fields (detected: data.csv.delimiter auto), ...")
+    warning = differs(used, {"delimiter": ",", "decimal": "."})
+    assert warning.startswith(f"read with {used.said}, but the training table had ',' between")
+    assert "'.' as decimal mark (models/preprocess/cleaning.json)" in warning
+    assert "set data.csv.delimiter and data.csv.decimal" in warning
+    assert differs(used, None) is None  # trained on Parquet, or before the dialect was saved

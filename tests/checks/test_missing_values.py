@@ -22,7 +22,7 @@ from pipeline.checks.validation_report import Report, validation_failure, valida
 from pipeline.core import io
 from pipeline.core.config import parse_params
 from pipeline.core.schema import TableSchema
-from pipeline.core.tables import frame_batches
+from pipeline.core.tables import date_columns, frame_batches
 from pipeline.features.preprocessor import Preprocessor
 
 from ..conftest import binary_table
@@ -68,6 +68,21 @@ def test_auto_imputes_when_more_rows_than_max_drop_share_hold_a_null():
     # a higher share lets auto drop them
     loose = parse_params({"data": {"target": "label"}, "clean": {"max_drop_share": 0.9}})
     assert validate_table(df, TableSchema(), loose)[1]["missing"]["chosen"] == "drop"
+
+
+def test_validate_counts_one_indicator_per_date_as_the_fit_makes_it():
+    df = with_nulls([5])
+    df["when"] = pd.date_range("2024-01-01 06:30", periods=100, freq="37h").astype(str)
+    df.loc[:19, "when"] = None
+    params = parse_params({"data": {"target": "label"}, "clean": {"missing": "impute"}})
+    clean, result = validate_table(df, TableSchema(), params)
+    assert len(result["roles"]["dates"]["when"]) == 6  # year ... hour, days
+    size = result["model_size"]
+    assert size["missing_indicators"] == ["when", "x1"]
+    dates = date_columns(result["roles"]["dates"])
+    pre = Preprocessor("label", "binary", missing="impute", dates=dates).fit_frame(clean)
+    assert pre.features_[-2:] == ["x1__missing", "when__missing"]
+    assert size["encoded_features"] == len(pre.features_) == 2 + 6 + 3 + 2
 
 
 def test_null_targets_and_dropped_columns_do_not_count_toward_the_share():

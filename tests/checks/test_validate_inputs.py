@@ -223,11 +223,14 @@ def test_a_semicolon_file_with_decimal_commas_validates_as_its_comma_twin(
     monkeypatch.chdir(tmp_path)
     assert run_validate(tmp_path, csv_text(good()), "label") == 0
     twin = io.read_table(io.VALIDATED)
+    assert io.read_json(io.CLEANING)["dialect"] == {"delimiter": ",", "decimal": "."}
     capsys.readouterr()
     assert run_validate(tmp_path, good().to_csv(index=False, sep=";", decimal=","), "label") == 0
     said = "';' between fields (detected: data.csv.delimiter auto), ',' as decimal mark"
     assert f"validate: {TABLE}: {said}" in capsys.readouterr().err
     pd.testing.assert_frame_equal(io.read_table(io.VALIDATED), twin)
+    # recorded for predict, which compares its input's with it
+    assert io.read_json(io.CLEANING)["dialect"] == {"delimiter": ";", "decimal": ","}
     assert said in io.VALIDATION_REPORT.with_suffix(".md").read_text()
 
 

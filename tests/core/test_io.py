@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from pipeline.core import io
+from pipeline.core.errors import PipelineError
 
 
 def test_atomic_write_keeps_nothing_when_the_writer_fails(tmp_path):
@@ -72,3 +73,15 @@ def test_table_writer_leaves_nothing_when_the_block_fails(tmp_path):
         out.write(df)
         raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_inputs_reads_missing_and_date_features_or_says_what_to_rerun(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError, match=r"cv: missing input .*cleaning\.json.*dvc repro"):
+        io.fit_inputs("cv")
+    roles = {"drop": ["id"], "dates": {"d": ["year", "days"], "e": []}}
+    io.write_json({"missing": "drop", "roles": roles}, io.CLEANING)
+    assert io.fit_inputs("cv") == ("drop", {"d": ["d_year", "d_days"], "e": []})
+    io.write_json({"missing": "drop"}, io.CLEANING)  # written before the roles
+    with pytest.raises(PipelineError, match="written by an older validate"):
+        io.fit_inputs("cv")

@@ -13,12 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.checks.new_rows import prepare
+from pipeline.core import io
 from pipeline.core.config import parse_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.schema import EncodeRule, TableSchema
 from pipeline.features.categories import cap_categories
 from pipeline.features.preprocessor import UNSEEN_CODE, Preprocessor
 from pipeline.model.feature_layout import feature_layout
+from pipeline.stages import fit_preprocessor as scale
 from pipeline.stages.fit_preprocessor import fit_notes
 
 
@@ -175,3 +177,72 @@ def test_fit_refuses_an_unresolved_auto_and_says_what_it_decided():
     assert notes[0].startswith("column 'c': 1 of 2 train categories keep their own code, 1 share")
     assert "(encode.max_categories 1, encode.min_frequency 5)" in notes[0]
     assert "2 missing-value indicator input(s)" in notes[1]
+
+
+DATES = {"d": ["d_year", "d_month", "d_days"]}  # date column -> its features, as validate made
+
+
+def dated(nulls: list[int], n: int = 6) -> pd.DataFrame:
+    """A date's features (null together in `nulls`), a numeric `x` with one null, a target."""
+    days = np.arange(n, dtype=float) * 40
+    df = pd.DataFrame(
+        {
+            "d_year": 2020 + days // 365,
+            "d_month": 1 + (days // 30) % 12,
+            "d_days": 18262 + days,
+            "x": [np.nan, *range(1, n)],
+            "y": ["p", "q"] * (n // 2),
+        }
+    )
+    df.loc[nulls, list(DATES["d"])] = np.nan
+    return df
+
+
+def test_a_date_gets_one_indicator_for_all_its_features():
+    train, val = dated([1, 4]), dated([0])
+    pre = Preprocessor("y", "binary", missing="impute", dates=DATES).fit_frame(train)
+    assert pre.indicators_ == {"d": "d__missing", "x": "x__missing"}
+    assert pre.features_ == [*DATES["d"], "x", "d__missing", "x__missing"]
+    table = pre.transform(val).table
+    assert table["d__missing"].tolist() == [1, 0, 0, 0, 0, 0]
+    # saved for encode and predict: the features the date's indicator covers
+    saved = json.loads(json.dumps(pre.to_json()))
+    assert saved["indicated"] == DATES and saved["indicators"]["d"] == "d__missing"
+    again = Preprocessor.from_json(saved)
+    pd.testing.assert_frame_equal(again.transform(val).table, table)
+    assert again.to_json() == saved
+    # a feature null alone (never made so by validate) still marks its date as not whole
+    val.loc[2, "d_month"] = np.nan
+    assert pre.transform(val).table["d__missing"].tolist() == [1, 0, 1, 0, 0, 0]
+    # without the map each feature would be an input of its own
+    plain = Preprocessor("y", "binary", missing="impute").fit_frame(train)
+    assert len(plain.indicators_) == 4 and "indicated" not in plain.to_json()
+
+
+def test_a_date_with_no_date_in_train_rows_is_named_as_the_user_can_drop_it():
+    train = dated(list(range(6))).assign(e=np.nan)
+    with pytest.raises(PipelineError) as info:
+        Preprocessor("y", "binary", missing="impute", dates=DATES).fit_frame(train)
+    message = str(info.value)
+    assert "date column(s) ['d'] have no dates (features ['d_year', 'd_month', 'd_days']" in (
+        message
+    )
+    assert "column(s) ['e'] have no values" in message
+    assert message.endswith("drop: [d, e] in the schema file, or clean.dates: drop for the dates")
+    with pytest.raises(PipelineError) as info:
+        Preprocessor("y", "binary", missing="impute", dates=DATES).fit_frame(train.iloc[:, :-1])
+    assert str(info.value).endswith("; drop: [d] in the schema file, or clean.dates: drop")
+
+
+def test_fit_scaler_takes_the_dates_from_cleaning_json(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    io.write_table(dated([1, 4]), scale.TRAIN)
+    io.write_json({"target": "y", "task": "binary", "reason": ""}, io.TASK)
+    roles = {"drop": [], "dates": {"d": ["year", "month", "days"]}}
+    io.write_json({"missing": "impute", "roles": roles}, io.CLEANING)
+    scale.run(parse_params({"data": {"target": "y"}}))
+    saved = io.read_json(io.PREPROCESSOR)
+    assert saved["indicators"] == {"d": "d__missing", "x": "x__missing"}
+    io.write_json({"missing": "impute"}, io.CLEANING)  # an older validate's
+    with pytest.raises(PipelineError, match=r"fit_scaler: .* lacks `missing` or `roles\.dates`"):
+        scale.run(parse_params({"data": {"target": "y"}}))

@@ -88,6 +88,8 @@ def wrong_type(leaf: Leaf) -> Any:
         return "1,2"
     if leaf.default is None and "float" in str(leaf.annotation):
         return "abc"  # a number or null
+    if isinstance(leaf.default, str) and "int" in str(leaf.annotation):
+        return "abc"  # a number or a word (train.batch_size: auto)
     return 12345  # strings, literals, null-able strings
 
 

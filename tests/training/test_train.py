@@ -5,10 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.core.config import parse_params
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import ModelParams, SchedulerParams
+from pipeline.core.params import ModelParams, SchedulerParams, TrainParams
 from pipeline.model.inference import outputs_to_predictions
 from pipeline.model.mlp import MLP, count_parameters
 from pipeline.model.sizing import output_width
@@ -331,3 +333,20 @@ def test_device_resolution():
         assert resolve_device("auto").type in ("cpu", "mps")
         with pytest.raises(PipelineError, match=r"train\.device: 'cuda' requested"):
             resolve_device("cuda")
+
+
+@given(st.integers(min_value=1, max_value=50_000_000))
+def test_auto_batch_keeps_256_on_small_tables_and_epochs_near_256_steps(rows):
+    """train.batch_size: auto is 256 up to 65,536 train rows (the suite's results unchanged);
+    past that the batch doubles with the rows, so an epoch takes 128-256 steps until the cap,
+    and the learning rate grows with the square root of the batch."""
+    params = TrainParams(batch_size="auto", lr=0.001)
+    batch, lr = params.rows_per_batch(rows), params.learning_rate(rows)
+    if rows <= 65_536:
+        assert (batch, lr) == (min(256, rows), 0.001)
+    else:
+        assert batch in (512, 1024, 2048, 4096, 8192)
+        assert math.ceil(rows / batch) <= 256 or batch == 8192
+        assert math.ceil(rows / batch) > 128
+        assert lr == pytest.approx(0.001 * math.sqrt(batch / 256))
+    assert TrainParams(batch_size=256, lr=0.001).learning_rate(rows) == 0.001
