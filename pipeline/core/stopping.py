@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-WATCH_SECONDS = 0.5
+WATCH_SECONDS = 0.1
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # kill's default; a closed terminal's
 DVC_ENV = "DVC_STAGE"  # set by DVC for a stage's command (and whatever it starts)
 _dvc_gone = threading.Event()
