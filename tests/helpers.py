@@ -265,6 +265,15 @@ def build(root: Path, raw: dict[str, bytes], params: dict) -> None:
             stage.run(parsed)
 
 
+def build_penguins(root: Path) -> Path:
+    """`build` on the penguins table and its schema file (default params): `root`."""
+    raw = {
+        n: (ROOT / "data/raw" / n).read_bytes() for n in ("penguins.csv", "penguins.schema.yaml")
+    }
+    build(root, raw, {})
+    return root
+
+
 def read_output(path: Path) -> pd.DataFrame:
     """The output CSV as a frame: one row per input row, `skipped` "" where predicted."""
     out = pd.read_csv(path, dtype={"skipped": str})

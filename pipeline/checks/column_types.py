@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
-from pipeline.checks.expectations import EXAMPLES
+from pipeline.checks.expectations import BadCells
 from pipeline.checks.validation_report import Report
 from pipeline.core.errors import PipelineError
 from pipeline.core.schema import TableSchema
@@ -282,20 +282,15 @@ class TextInNumbers:
             (c for c, t in types.items() if t.kind == NUMBERS_WITH_TEXT),
             key=lambda c: not types[c].declared,
         )
-        self._cells = {c: pd.Series([], dtype=object) for c in columns}
-        self._counts = dict.fromkeys(columns, 0)
+        self._bad = BadCells(columns)
 
     def add(self, text_in_numbers: dict[str, pd.Series]) -> None:
         for column, bad in text_in_numbers.items():
-            self._counts[column] += len(bad)
-            shown = self._cells[column]
-            if len(shown) < EXAMPLES:
-                more = bad.head(EXAMPLES - len(shown)).astype(object)
-                self._cells[column] = pd.concat([shown, more]) if len(shown) else more
+            self._bad.add(column, bad)
 
     def rules(self) -> list[dict[str, object]]:
         report = Report()
-        for column, cells in self._cells.items():
+        for column, cells in self._bad.shown.items():
             t = self.types[column]
             observed = (
                 "declared numeric; read as text"
@@ -303,5 +298,5 @@ class TextInNumbers:
                 else f"{t.share:.1%} of values are numbers, the rest text; fix the text, or "
                 f"declare type: categorical in the schema file if text is meant"
             )
-            report.add("numeric_type", column, observed, cells, count=self._counts[column])
+            report.add("numeric_type", column, observed, cells, count=self._bad.counts[column])
         return report.rules

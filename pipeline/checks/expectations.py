@@ -23,6 +23,22 @@ from pipeline.core import io
 EXAMPLES = 5  # offending values (with their rows) kept per rule
 
 
+class BadCells:
+    """Per column, batch after batch: how many offending cells, and the first EXAMPLES of them
+    with their rows (what a report rule shows)."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.counts = dict.fromkeys(columns, 0)
+        self.shown = {c: pd.Series([], dtype=object) for c in columns}
+
+    def add(self, column: str, cells: pd.Series) -> None:
+        self.counts[column] += len(cells)
+        shown = self.shown[column]
+        if len(shown) < EXAMPLES:
+            more = cells.head(EXAMPLES - len(shown)).astype(object)
+            self.shown[column] = pd.concat([shown, more]) if len(shown) else more
+
+
 @dataclass(frozen=True)
 class Check:
     """One rule run by GX: `expectation` is a class name in `great_expectations.expectations`."""

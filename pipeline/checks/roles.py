@@ -49,7 +49,7 @@ from pipeline.checks.column_types import (
     whole_numbers,
 )
 from pipeline.checks.dates import date_features, date_parts, has_time, is_timestamp, parse_dates
-from pipeline.checks.expectations import EXAMPLES
+from pipeline.checks.expectations import BadCells
 from pipeline.checks.validation_report import Report
 from pipeline.core.params import Params
 from pipeline.core.schema import TableSchema
@@ -402,33 +402,28 @@ class RoleApplier:
     def __init__(self, plan: RolePlan, missing: str) -> None:
         self.plan = plan
         self.missing = missing
-        self._cells: dict[str, pd.Series] = {}
-        self._counts: dict[str, int] = dict.fromkeys(plan.dates, 0)
+        self._bad = BadCells(list(plan.dates))
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         df = df.drop(columns=[c for c in self.plan.drop if c in df])
         dropped = [c for c, parts in self.plan.dates.items() if not parts and c in df]
         df, bad = date_features(df.drop(columns=dropped), self.plan.dates)
         for column, cells in bad.items():
-            self._counts[column] += len(cells)
-            shown = self._cells.get(column)
-            if shown is None or len(shown) < EXAMPLES:
-                more = cells.head(EXAMPLES - (0 if shown is None else len(shown))).astype(object)
-                self._cells[column] = more if shown is None else pd.concat([shown, more])
+            self._bad.add(column, cells)
         return df
 
     def rules(self) -> list[dict[str, Any]]:
         report = Report()
         for column, parts in self.plan.dates.items():
             if parts:
-                count = self._counts[column]
+                count = self._bad.counts[column]
                 report.add(
                     "ISO-like date or null",
                     column,
                     f"{count} cell(s) not a date: their features made null (clean.missing: "
                     f"{self.missing}); to keep the column as text, declare type: categorical "
                     f"in the schema file, or set clean.dates: drop to drop it",
-                    self._cells.get(column),
+                    self._bad.shown[column],
                     severity="warn",
                     count=count,
                 )

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from pipeline.checks.expectations import EXAMPLES, Check
+from pipeline.checks.expectations import BadCells, Check
 from pipeline.checks.rawfile import RawFile
 from pipeline.core.schema import TableSchema, UnitRule
 
@@ -48,21 +46,17 @@ def nested_rules(source: RawFile, schema: TableSchema, report: Report) -> bool:
     nested = {c: t for c, t in source.nested_columns().items() if c not in schema.drop}
     if not nested:
         return False
-    counts = dict.fromkeys(nested, 0)
-    shown: dict[str, pd.Series] = {c: pd.Series([], dtype=object) for c in nested}
+    held = BadCells(list(nested))
     for frame in source.batches(list(nested)):
         for column in nested:
-            values = frame[column].dropna()
-            counts[column] += len(values)
-            if len(shown[column]) < EXAMPLES:
-                more = values.head(EXAMPLES - len(shown[column])).map(_text)
-                shown[column] = pd.concat([shown[column], more]) if len(shown[column]) else more
+            held.add(column, frame[column].dropna())
     for column, arrow_type in nested.items():
         observed = (
             f"Arrow type {arrow_type}: a column must hold one number, text or date per row; "
             f"list it under drop: in the schema file, or flatten it into columns"
         )
-        report.add(FLAT, column, observed, shown[column], passed=False, count=counts[column])
+        shown = held.shown[column].map(_text)
+        report.add(FLAT, column, observed, shown, passed=False, count=held.counts[column])
     return True
 
 

@@ -13,17 +13,12 @@ from pipeline.model import inference
 from pipeline.stages.predict import run_predict
 
 from ..conftest import ROOT, regression_table
-from ..helpers import build, read_output
+from ..helpers import build, build_penguins, read_output
 
 
 @pytest.fixture(scope="module")
 def penguins_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("penguins")
-    raw = {
-        n: (ROOT / "data/raw" / n).read_bytes() for n in ("penguins.csv", "penguins.schema.yaml")
-    }
-    build(root, raw, {})
-    return root
+    return build_penguins(tmp_path_factory.mktemp("penguins"))
 
 
 @pytest.fixture

@@ -11,18 +11,12 @@ from pipeline.core.config import parse_params
 from pipeline.stages import evaluate
 from pipeline.stages.predict import run_predict
 
-from ..conftest import ROOT
-from ..helpers import FAST_TRAIN, build
+from ..helpers import FAST_TRAIN, build_penguins
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("stream")
-    raw = {
-        n: (ROOT / "data/raw" / n).read_bytes() for n in ("penguins.csv", "penguins.schema.yaml")
-    }
-    build(root, raw, {})
-    return root
+    return build_penguins(tmp_path_factory.mktemp("stream"))
 
 
 def run_evaluate(**evaluate_params) -> tuple[dict, str]:
